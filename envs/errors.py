@@ -1,0 +1,20 @@
+"""The one exception type a user's bad input raises anywhere in robo_meta.
+
+The CLI turns it into a single line on stderr and a non-zero exit; library users catch it
+like any ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RoboMetaError(ValueError):
+    """Bad input from the user: unknown names, out-of-range values, malformed files."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A ' (did you mean ...?)' suffix listing the close matches of ``name``, or ''."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
