@@ -7,7 +7,6 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
-
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.envs.family import Family, get_family
 from robo_meta.envs.simulator import BatchSimulator
@@ -20,7 +19,7 @@ class RoboMetaEnv(gym.Env):
     | argument | meaning |
     |---|---|
     | ``family`` | family name (``robo_meta.envs.families()``) or path to a ``.toml`` spec |
-    | ``task`` | a fixed ``Task``; None draws a new train task at every reset (domain randomization) |
+    | ``task`` | a fixed ``Task``; None: a new train task at every reset (domain randomization) |
     | ``render_mode`` | None or ``"rgb_array"`` |
     | ``width``, ``height`` | rendered frame size in pixels |
     | ``camera`` | camera name in the model (every robo_meta model has ``"track"``) |

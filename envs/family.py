@@ -9,7 +9,6 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
-
 from robo_meta.envs.distributions import contains
 from robo_meta.envs.errors import RoboMetaError, did_you_mean
 from robo_meta.envs.robots import Robot, get_robot
@@ -23,7 +22,7 @@ _PER_SIZE = {"body": "nbody", "geom": "ngeom", "dof": "nv", "actuator": "nu"}
 _ROW_OFFSET = {"body": 1}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compile(path: str) -> mujoco.MjModel:
     return mujoco.MjModel.from_xml_path(path)
 
@@ -93,7 +92,8 @@ class Family:
                 continue
             field = param.apply.field
             holder = self.model.opt if field.startswith("opt.") else self.model
-            if not isinstance(getattr(holder, field.removeprefix("opt."), None), np.ndarray | float):
+            value = getattr(holder, field.removeprefix("opt."), None)
+            if not isinstance(value, np.ndarray | float):
                 raise RoboMetaError(
                     f"malformed family spec {self.spec.source}: params.{param.name}.apply.field:"
                     f" {field!r} is not a model field"
@@ -221,7 +221,7 @@ def _show(value) -> str:
 
 
 # -- registry ----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_specs() -> dict[str, Path]:
     return {path.stem: path for path in sorted(FAMILIES_DIR.glob("*.toml"))}
 
@@ -231,7 +231,7 @@ def families() -> list[str]:
     return list(_builtin_specs())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(path: str) -> Family:
     return Family(load_spec(path))
 

@@ -121,7 +121,8 @@ class _Reader:
     def check_keys(self, allowed: set[str]) -> None:
         unknown = set(self.table) - allowed
         if unknown:
-            raise self.fail(sorted(unknown)[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
+            allowed_keys = ", ".join(sorted(allowed))
+            raise self.fail(sorted(unknown)[0], f"unknown key (allowed: {allowed_keys})")
 
 
 def _numbers(reader: _Reader, key: str, value: Any, length: int | None = None) -> tuple[float, ...]:

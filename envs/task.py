@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from robo_meta.envs.errors import RoboMetaError
 
 Value = float | tuple[float, ...]
@@ -22,7 +21,8 @@ def _freeze(name: str, value: Any) -> Value:
         try:
             return tuple(float(v) for v in value)
         except (TypeError, ValueError):
-            raise RoboMetaError(f"task parameter {name!r}: expected numbers, got {value!r}") from None
+            message = f"task parameter {name!r}: expected numbers, got {value!r}"
+            raise RoboMetaError(message) from None
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise RoboMetaError(f"task parameter {name!r}: expected a number, got {value!r}")
     return float(value)

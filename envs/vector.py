@@ -26,7 +26,6 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
-
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.envs.family import Family, get_family
 from robo_meta.envs.simulator import BatchSimulator
@@ -111,7 +110,10 @@ class RoboMetaVectorEnv(gym.vector.VectorEnv):
 
     # -- gymnasium API ---------------------------------------------------------------------------
     def reset(
-        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
     ):
         """Start a new trial in every simulation. ``options={"tasks": [...]}`` pins tasks first."""
         if seed is not None:

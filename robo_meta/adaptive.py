@@ -1,0 +1,228 @@
+"""AdaptivePolicy: the one interface every trained artifact is evaluated and deployed through.
+
+Batched over ``n`` simulations::
+
+    policy.reset(n, task_features=None)  # new trials: forget everything learned so far
+    action = policy.act(obs)               # (n, obs_dim) -> (n, act_dim)
+    policy.observe(next_obs, action, reward, terminated, truncated)   # after env.step
+
+An adaptive policy (rl2) keeps what it learned across the episodes of a trial, so call
+``reset`` only when the task changes, not at every episode. ``task_features`` is needed only
+by the oracle (privileged information; the env returns it in ``info["task_features"]``).
+``predict`` is stable-baselines3's signature, so SB3 tooling can drive any policy; it cannot
+pass rewards, so an rl2 policy does not adapt through it; use ``act``/``observe`` for that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from robo_meta import checkpoint
+from robo_meta.algos import Algorithm, get_algorithm
+from robo_meta.device import resolve_device
+from robo_meta.envs import get_family
+from robo_meta.envs.errors import RoboMetaError, did_you_mean
+from robo_meta.policies import build_policy
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "policies" / "pretrained"
+BUILTIN = ("random", "zero")
+
+
+@runtime_checkable
+class AdaptivePolicy(Protocol):
+    name: str
+    algo: str
+    family: str | None
+    adaptive: bool
+
+    def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None: ...
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray: ...
+
+    def observe(self, obs, action, reward, terminated, truncated) -> None: ...
+
+
+class _PredictMixin:
+    """SB3's ``predict`` in terms of reset/act (state is unused: memory lives in the policy)."""
+
+    def predict(self, obs, state=None, episode_start=None, deterministic: bool = True):
+        obs = np.asarray(obs, dtype=np.float64)
+        single = obs.ndim == 1
+        batch = obs[None] if single else obs
+        if getattr(self, "_num_envs", None) != len(batch) or (
+            episode_start is not None and np.any(episode_start)
+        ):
+            self.reset(len(batch))
+        action = self.act(batch, deterministic=deterministic)
+        return (action[0] if single else action), state
+
+
+class TrainedPolicy(_PredictMixin):
+    """A policy network trained by robo_meta (dr, oracle, rl2), on its device."""
+
+    def __init__(self, module: torch.nn.Module, algorithm: Algorithm, family: str,
+                 device: torch.device, name: str = "", seed: int = 0, meta: dict | None = None):
+        self.module = module.to(device).eval()
+        self.algorithm = algorithm
+        self.algo, self.family, self.adaptive = algorithm.name, family, algorithm.adaptive
+        self.device, self.name, self.meta = device, name or algorithm.name, meta or {}
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self._num_envs: int | None = None
+
+    def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
+        if self.algorithm.uses_task_features:
+            if task_features is None:
+                raise RoboMetaError(f"the {self.algo} policy needs task_features at reset")
+            self._features = np.asarray(task_features, dtype=np.float32).reshape(num_envs, -1)
+        self._num_envs = num_envs
+        act_dim = self.module.act_dim
+        self._state = self.module.initial_state(num_envs, self.device)
+        self._prev_action = torch.zeros(num_envs, act_dim, device=self.device)
+        self._prev_reward = np.zeros((num_envs, 2), dtype=np.float32)
+        self._trial_start = np.ones(num_envs, dtype=bool)
+
+    def _inputs(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        if self.algorithm.uses_task_features:
+            obs = np.concatenate([obs, self._features], axis=1)
+        return obs
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        if self._num_envs is None:
+            raise RoboMetaError("call reset(num_envs) before act()")
+        x = self._inputs(obs)
+        # one host->device transfer: observation, previous reward/done and trial-start flags
+        packed = torch.from_numpy(np.concatenate(
+            [x, self._prev_reward, self._trial_start[:, None].astype(np.float32)], axis=1
+        )).to(self.device)
+        d = x.shape[1]
+        mean, log_std, _, self._state = self.module.step(
+            packed[:, :d], self._prev_action, packed[:, d:d + 2], packed[:, d + 2] > 0.5,
+            self._state,
+        )
+        action = mean if deterministic else mean + log_std.exp() * torch.randn(
+            mean.shape, generator=self.generator, device=self.device)
+        self._prev_action = action
+        self._trial_start[:] = False
+        return action.cpu().numpy().astype(np.float64)
+
+    def observe(self, obs, action, reward, terminated, truncated) -> None:
+        done = np.logical_or(terminated, truncated)
+        self._prev_reward = np.stack([np.asarray(reward, np.float32),
+                                      done.astype(np.float32)], axis=1)
+
+
+class ConstantPolicy(_PredictMixin):
+    """``zero``: always the zero action. ``random``: uniform in the action bounds (seeded)."""
+
+    adaptive = False
+
+    def __init__(self, kind: str, family: str, seed: int = 0):
+        fam = get_family(family)
+        self.name = self.algo = kind
+        self.family = fam.name
+        ranges = fam.model.actuator_ctrlrange
+        self.low, self.high = ranges[:, 0].copy(), ranges[:, 1].copy()
+        self.rng = np.random.default_rng(seed)
+        self.meta: dict[str, Any] = {}
+
+    def reset(self, num_envs: int, task_features=None) -> None:
+        self._num_envs = num_envs
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        n = len(obs)
+        if self.algo == "zero":
+            return np.zeros((n, len(self.low)))
+        return self.rng.uniform(self.low, self.high, (n, len(self.low)))
+
+    def observe(self, obs, action, reward, terminated, truncated) -> None:
+        pass
+
+
+class SB3Policy(_PredictMixin):
+    """A stable-baselines3 model (``.zip``), evaluated like any other (non-adaptive) policy."""
+
+    adaptive = False
+
+    def __init__(self, path: Path, family: str | None, device: torch.device):
+        import json
+
+        from stable_baselines3 import PPO, SAC
+
+        if not path.is_file():
+            raise RoboMetaError(f"no SB3 model at {path}")
+        info_path = path.with_suffix(".json")
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        algo = info.get("algo", "PPO")
+        cls = {"PPO": PPO, "SAC": SAC}.get(algo)
+        if cls is None:
+            raise RoboMetaError(f"unsupported SB3 algorithm {algo!r} in {info_path}")
+        try:
+            self.model = cls.load(str(path), device=device)
+        except Exception as exc:  # SB3 raises several types for a bad zip
+            raise RoboMetaError(f"cannot load SB3 model {path}: {exc}") from None
+        self.name, self.algo = f"sb3-{algo.lower()}", f"sb3-{algo.lower()}"
+        self.family = info.get("family", family)
+        self.meta = info
+
+    def reset(self, num_envs: int, task_features=None) -> None:
+        self._num_envs = num_envs
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        action, _ = self.model.predict(np.asarray(obs, dtype=np.float32),
+                                       deterministic=deterministic)
+        return np.asarray(action, dtype=np.float64)
+
+    def observe(self, obs, action, reward, terminated, truncated) -> None:
+        pass
+
+
+def pretrained_names() -> list[str]:
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def load_policy(source: str | Path, device: str | torch.device = "auto",
+                family: str | None = None, seed: int = 0) -> AdaptivePolicy:
+    """Load any policy as an AdaptivePolicy.
+
+    ``source``: a checkpoint directory, ``pretrained:NAME``, ``sb3:FILE.zip``, or a built-in
+    reference (``random``, ``zero``; these need ``family``).
+    """
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    source = str(source)
+    if source in BUILTIN:
+        if family is None:
+            raise RoboMetaError(f"the {source!r} policy needs a family (--family)")
+        return ConstantPolicy(source, family, seed)
+    if source.startswith("sb3:"):
+        return SB3Policy(Path(source[4:]), family, device)
+    name = ""
+    if source.startswith("pretrained:"):
+        name = source.split(":", 1)[1]
+        if name not in pretrained_names():
+            raise RoboMetaError(
+                f"unknown pretrained policy {name!r}{did_you_mean(name, pretrained_names())}"
+                f" (available: {', '.join(pretrained_names()) or 'none'})"
+            )
+        source = str(PRETRAINED_DIR / name)
+    config, state, meta = checkpoint.load(source, map_location=device)
+    algorithm = get_algorithm(config["train"]["algo"])
+    module = build_policy(config["policy"])
+    try:
+        module.load_state_dict(state["policy"])
+    except RuntimeError as exc:
+        raise RoboMetaError(f"corrupt checkpoint {source}: {exc}") from None
+    trained_family = config["train"]["family"]
+    if family is not None and get_family(family).name != get_family(trained_family).name:
+        raise RoboMetaError(
+            f"checkpoint {source} was trained on family {trained_family!r}, not {family!r}"
+        )
+    return TrainedPolicy(module, algorithm, trained_family, device,
+                         name=name or Path(source).name, seed=seed, meta=meta)

@@ -1,0 +1,46 @@
+"""``robo-meta families``: the table of task families."""
+
+from __future__ import annotations
+
+import argparse
+
+from robo_meta import envs
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("families", help="list the task families")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also print each parameter's train and ood distributions")
+    parser.set_defaults(run=run)
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain-text table with aligned columns."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+              for r in rows]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = []
+    for name in envs.families():
+        family = envs.get_family(name)
+        params = ", ".join(
+            f"{p.name}[{family.sizes[p.name]}]" if p.per else p.name for p in family.params
+        )
+        counts = [str(len(family.tasks(s))) if family.has_split(s) else "-"
+                  for s in ("test", "ood")]
+        rows.append([name, family.robot.name, family.spec.task, params, *counts])
+    print(table(rows, ["family", "robot", "task", "randomized parameters", "test", "ood"]))
+    if args.verbose:
+        for name in envs.families():
+            family = envs.get_family(name)
+            print(f"\n{name}: {family.spec.description}")
+            print(f"  horizon {family.spec.horizon}, frame skip {family.spec.frame_skip}")
+            for p in family.params:
+                ood = f"; ood {p.ood.describe()}" if p.ood else ""
+                print(f"  {p.name}: train {p.train.describe()}{ood}")
+    return 0

@@ -1,0 +1,44 @@
+"""``robo-meta``: one console script, a subcommand per module in ``robo_meta.cli``.
+
+Every subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``; heavy imports
+(torch) happen inside ``run`` so ``robo-meta families`` starts fast. A ``RoboMetaError`` (bad
+user input) becomes one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from robo_meta.envs.errors import RoboMetaError
+
+COMMANDS = ("families", "train", "evaluate", "compare", "demo", "policies", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robo-meta",
+        description="Meta-RL on randomized-dynamics MuJoCo task families.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"robo_meta.cli.{name}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except RoboMetaError as exc:
+        print(f"robo-meta {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"robo-meta {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
