@@ -1,0 +1,119 @@
+"""Task sets: fixed held-out splits, reproducible sampling, JSON round trips."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robo_meta import envs
+
+FAMILIES = envs.families()
+
+# (test, ood) sizes as declared in envs/families/*.toml; None: the family has no ood split
+SPLIT_SIZES = {
+    "ant-crippled": (12, 4),
+    "ant-dir": (40, None),
+    "ant-goal": (40, 40),
+    "cheetah-dir": (2, None),
+    "cheetah-motor": (40, 40),
+    "cheetah-params": (10, 10),
+    "cheetah-vel": (40, 40),
+    "hopper-params": (10, 10),
+    "point-goal": (40, 40),
+    "walker-params": (10, 10),
+}
+
+
+def _all_splits() -> dict:
+    """Family -> split -> tasks as JSON-ready dicts."""
+    return {
+        name: {split: [t.to_dict() for t in envs.get_family(name).tasks(split)]
+               for split in ("test", "ood") if envs.get_family(name).has_split(split)}
+        for name in FAMILIES
+    }
+
+
+def test_every_family_has_its_declared_split_sizes():
+    assert sorted(SPLIT_SIZES) == sorted(FAMILIES)
+    for name, (n_test, n_ood) in SPLIT_SIZES.items():
+        family = envs.get_family(name)
+        assert len(family.tasks("test")) == n_test, name
+        if n_ood is None:
+            assert not family.has_split("ood")
+            with pytest.raises(envs.RoboMetaError, match="no 'ood' split"):
+                family.tasks("ood")
+        else:
+            assert len(family.tasks("ood")) == n_ood, name
+
+
+def test_splits_are_identical_in_another_process():
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            "from test_envs_splits import _all_splits; print(json.dumps(_all_splits()))")
+    environment = {**os.environ, "PYTHONHASHSEED": "12345"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env=environment)
+    assert json.loads(result.stdout) == json.loads(json.dumps(_all_splits()))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_test_tasks_are_in_train_and_ood_tasks_are_outside(name):
+    family = envs.get_family(name)
+    test = family.tasks("test")
+    assert len(set(test)) == len(test)  # no duplicates
+    for task in test:
+        assert family.validate(task) is task
+        assert family.in_train(task), task
+    if family.has_split("ood"):
+        ood = family.tasks("ood")
+        assert len(set(ood)) == len(ood)
+        assert not set(ood) & set(test)
+        for task in ood:
+            assert family.validate(task) is task
+            assert not family.in_train(task), task
+
+
+def test_ant_crippled_splits_are_the_grids():
+    family = envs.get_family("ant-crippled")
+    strengths = {0.0, 0.1, 0.2, 0.3}
+    test = {(t["crippled_leg"], t["crippled_strength"]) for t in family.tasks("test")}
+    assert test == {(leg, s) for leg in (0.0, 1.0, 2.0) for s in strengths}
+    ood = {(t["crippled_leg"], t["crippled_strength"]) for t in family.tasks("ood")}
+    assert ood == {(3.0, s) for s in strengths}
+
+
+def test_tasks_returns_a_copy():
+    family = envs.get_family("cheetah-vel")
+    family.tasks("test").clear()
+    assert len(family.tasks("test")) == 40
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_sample_tasks_reproducible_per_seed(name):
+    family = envs.get_family(name)
+    first = family.sample_tasks(6, seed=42)
+    assert family.sample_tasks(6, seed=42) == first
+    if len(family.tasks("test")) > 2:  # cheetah-dir has two tasks: draws can coincide
+        assert family.sample_tasks(6, seed=43) != first
+    for task in first:
+        assert family.validate(task) is task
+        assert family.in_train(task)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_task_json_round_trip(name):
+    family = envs.get_family(name)
+    tasks = family.tasks("test")[:2] + (family.tasks("ood")[:1] if family.has_split("ood")
+                                        else [])
+    for task in tasks:
+        back = envs.Task.from_dict(json.loads(task.to_json()))
+        assert back == task
+        assert hash(back) == hash(task)
+        assert envs.Task.from_dict(task.to_dict()) == task
+        assert family.validate(back) is back
+        for key, value in task.params:  # vector parameters stay tuples, scalars floats
+            assert type(back[key]) is type(value)
