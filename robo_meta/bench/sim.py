@@ -1,0 +1,181 @@
+"""Simulator throughput: env steps/s of make_vec against SyncVectorEnv and a raw Batch.
+
+Three ways to step a family's robot, measured in one process with the same random actions:
+
+| name | what runs |
+|---|---|
+| ``make_vec`` | ``robo_meta.envs.make_vec(family, N)``: observations, rewards, autoreset |
+| ``sync`` | ``gymnasium.vector.SyncVectorEnv`` over 8 ``robo_meta.envs.make(family)`` |
+| ``batch`` | a raw ``mujoco.batch.Batch`` of the family's model with N simulations, stepped |
+|  | ``frame_skip`` substeps per env step with make_vec's actions, from make_vec's initial |
+|  | states: physics only, no observations, rewards or resets |
+
+``make_vec`` and ``batch`` each take ``steps`` env steps per simulation in a round, ``sync``
+the same number of env steps in all (so each does about the same work). The rounds alternate
+the three (in a rotating order) and the median of each is reported, because the machines these
+run on are shared and noisy; the ratios make_vec/sync and make_vec/batch are what to compare
+between machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import gymnasium
+import numpy as np
+from mujoco.batch import Batch
+
+from robo_meta import envs
+
+SYNC_ENVS = 8  # the number of single envs in the SyncVectorEnv reference
+ACTION_POOL = 50  # distinct random action batches, cycled, so drawing them is not timed
+
+
+def _actions(space: gymnasium.spaces.Box, num_envs: int, seed: int) -> np.ndarray:
+    """(ACTION_POOL, num_envs, action_dim) random actions inside ``space``."""
+    rng = np.random.default_rng(seed)
+    shape = (ACTION_POOL, num_envs, *space.shape)
+    return rng.uniform(space.low, space.high, shape).astype(space.dtype)
+
+
+def _make_vec_runner(vec: envs.RoboMetaVectorEnv, actions: np.ndarray):
+    def run(steps: int) -> None:
+        for t in range(steps):
+            vec.step(actions[t % ACTION_POOL])
+
+    return run
+
+
+def _sync_runner(family: str, seed: int):
+    sync = gymnasium.vector.SyncVectorEnv(
+        [lambda: envs.make(family) for _ in range(SYNC_ENVS)]
+    )
+    sync.reset(seed=seed)
+    actions = _actions(sync.single_action_space, SYNC_ENVS, seed)
+
+    def run(steps: int) -> None:
+        for t in range(steps):
+            sync.step(actions[t % ACTION_POOL])
+
+    return run
+
+
+def _batch_runner(vec: envs.RoboMetaVectorEnv, actions: np.ndarray, threads: int):
+    """A raw Batch that starts from make_vec's states and gets its actions.
+
+    Both then simulate the same trajectories (bit for bit, until make_vec's first autoreset),
+    so the ratio measures the env layer rather than the cost of two different state
+    distributions (contacts make some states dearer to step than others).
+    """
+    batch = Batch(vec.family.model, vec.num_envs, threads)
+    batch.state[:] = vec.sim.batch.state
+    ctrl = batch.bind("ctrl")
+    frame_skip = vec.family.spec.frame_skip
+    low, high = vec.sim.action_low, vec.sim.action_high
+
+    def run(steps: int) -> None:
+        for t in range(steps):
+            ctrl[:] = np.clip(actions[t % ACTION_POOL], low, high)  # as make_vec does
+            batch.step(nstep=frame_skip)
+
+    return run
+
+
+def _timed(run: Callable[[int], None], steps: int) -> float:
+    start = time.perf_counter()
+    run(steps)
+    return time.perf_counter() - start
+
+
+def measure(family: str, num_envs: int, steps: int = 200, threads: int = 0, rounds: int = 3,
+            seed: int = 0) -> dict:
+    """Env steps/s of make_vec, SyncVectorEnv and a raw Batch (medians over ``rounds``).
+
+    Returns a dict of numbers: ``{name}_steps_per_s`` (median) and ``{name}_rounds`` (every
+    round) for name in make_vec, sync, batch; the ratios ``make_vec_over_sync`` and
+    ``make_vec_over_batch``; and the settings (``threads`` is the resolved thread count).
+    """
+    vec = envs.make_vec(family, num_envs, nthread=threads)  # an unknown family fails here
+    vec.reset(seed=seed)
+    actions = _actions(vec.single_action_space, num_envs, seed)
+    sync_steps = max(1, steps * num_envs // SYNC_ENVS)  # the same env steps as make_vec
+    runners = {
+        "make_vec": (_make_vec_runner(vec, actions), steps, num_envs),
+        "sync": (_sync_runner(family, seed), sync_steps, SYNC_ENVS),
+        "batch": (_batch_runner(vec, actions, threads), steps, num_envs),
+    }
+    for run, _, _ in runners.values():
+        run(5)  # warm up: first-touch allocations, thread pool start
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for r in range(rounds):
+        for name in names[r % 3:] + names[:r % 3]:  # rotate so no kind always goes first
+            run, n_steps, width = runners[name]
+            samples[name].append(n_steps * width / _timed(run, n_steps))
+    result: dict = {
+        "family": family, "num_envs": num_envs, "steps": steps, "threads": vec.sim.batch.nthread,
+        "rounds": rounds, "sync_envs": SYNC_ENVS, "cpus": os.cpu_count(),
+    }
+    for name, values in samples.items():
+        result[f"{name}_steps_per_s"] = statistics.median(values)
+        result[f"{name}_rounds"] = values
+    result["make_vec_over_sync"] = result["make_vec_steps_per_s"] / result["sync_steps_per_s"]
+    result["make_vec_over_batch"] = result["make_vec_steps_per_s"] / result["batch_steps_per_s"]
+    return result
+
+
+def format_table(result: dict) -> str:
+    """The measurements as a plain-text table (Markdown-compatible) with the two ratios."""
+    family, n = result["family"], result["num_envs"]
+    rows = [
+        (f"make_vec({family}, {n})", "make_vec"),
+        (f"SyncVectorEnv, {result['sync_envs']} x make({family})", "sync"),
+        (f"raw mujoco.batch.Batch, {n} sims", "batch"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [
+        f"{family}: {n} envs, {result['steps']} steps x {result['rounds']} rounds, "
+        f"{result['threads']} batch threads, {result['cpus']} CPUs",
+        f"| {'simulator'.ljust(width)} | env steps/s (median) | rounds (min-max) |",
+        f"|{'-' * (width + 2)}|---------------------:|-----------------:|",
+    ]
+    for label, name in rows:
+        values = result[f"{name}_rounds"]
+        spread = f"{min(values):,.0f}-{max(values):,.0f}"
+        lines.append(f"| {label.ljust(width)} | {result[f'{name}_steps_per_s']:>20,.0f} |"
+                     f" {spread:>16} |")
+    lines.append("")
+    lines.append(f"make_vec / SyncVectorEnv: {result['make_vec_over_sync']:.2f}x")
+    lines.append(f"make_vec / raw Batch:     {result['make_vec_over_batch']:.1%}")
+    return "\n".join(lines)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--family", required=True, help="family name or path to a .toml spec")
+    parser.add_argument("--num-envs", type=_positive, default=256,
+                        help="simulations in make_vec and in the raw Batch (default 256)")
+    parser.add_argument("--steps", type=_positive, default=200,
+                        help="env steps per simulation per round (default 200)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="Batch threads for make_vec and the raw Batch; 0: every CPU")
+    parser.add_argument("--rounds", type=_positive, default=3,
+                        help="interleaved rounds; the median is reported (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of resets and actions")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = measure(args.family, args.num_envs, steps=args.steps, threads=args.threads,
+                     rounds=args.rounds, seed=args.seed)
+    print(format_table(result))
+    return 0
