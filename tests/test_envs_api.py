@@ -45,6 +45,17 @@ def test_env_checkers_pass(name):
         sb3_check_env(envs.make(name))
 
 
+def test_gymnasium_ids_make_our_envs():
+    env = gymnasium.make("robo_meta/CheetahVel-v0")
+    assert isinstance(env.unwrapped, envs.RoboMetaEnv)
+    assert env.unwrapped.family.name == "cheetah-vel"
+    vec = gymnasium.make_vec("robo_meta/AntCrippled-v0", 3,
+                             vectorization_mode="vector_entry_point")
+    assert isinstance(vec, envs.RoboMetaVectorEnv) and vec.num_envs == 3
+    assert sorted(envs.gym_id(name) for name in FAMILIES) == sorted(
+        env_id for env_id in gymnasium.registry if env_id.startswith("robo_meta/"))
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_single_env_equals_batched_simulation_bitwise(name):
     family = envs.get_family(name)

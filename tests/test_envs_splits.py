@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from robo_meta import envs
@@ -68,6 +69,9 @@ def test_test_tasks_are_in_train_and_ood_tasks_are_outside(name):
     for task in test:
         assert family.validate(task) is task
         assert family.in_train(task), task
+    features = family.task_features(family.task_arrays(test))  # normalized over train ranges
+    assert features.shape == (len(test), family.feature_dim)
+    assert (np.abs(features) <= 1 + 1e-9).all()
     if family.has_split("ood"):
         ood = family.tasks("ood")
         assert len(set(ood)) == len(ood)

@@ -169,3 +169,24 @@ def test_single_env_reports_a_blown_up_simulation(tmp_path, monkeypatch):
     assert np.isfinite(obs).all()
     env.reset(seed=0)
     assert not env.step(np.zeros(6, dtype=np.float32))[4]["sim_failed"]
+
+
+def test_task_features_at_a_trial_boundary():
+    # info["task_features"] goes with the returned reward (the ended trial's task);
+    # vec.task_features goes with the returned observation (the new trial's task)
+    family = envs.get_family("hopper-params")
+    vec = envs.make_vec("hopper-params", 3, nthread=1)
+    _, info = vec.reset(seed=8)
+
+    def features(tasks):
+        return family.task_features(family.task_arrays(tasks))
+
+    assert np.array_equal(info["task_features"], features(vec.tasks))
+    boundaries = 0
+    for step_actions in _actions(vec, 80, seed=8):
+        ended = vec.tasks
+        _, _, _, _, info = vec.step(step_actions)
+        assert np.array_equal(info["task_features"], features(ended))
+        assert np.array_equal(vec.task_features, features(vec.tasks))
+        boundaries += info["trial_start"].sum()
+    assert boundaries > 0
