@@ -20,6 +20,9 @@ FAMILIES_DIR = Path(__file__).parent / "families"
 # Model fields a `per` parameter scales, by element kind; body fields skip the world body.
 _PER_SIZE = {"body": "nbody", "geom": "ngeom", "dof": "nv", "actuator": "nu"}
 _ROW_OFFSET = {"body": 1}
+# What `select` names, by field prefix: a dof field's rows are those of the named joint.
+_SELECT_KIND = {"body": mujoco.mjtObj.mjOBJ_BODY, "geom": mujoco.mjtObj.mjOBJ_GEOM,
+                "dof": mujoco.mjtObj.mjOBJ_JOINT, "actuator": mujoco.mjtObj.mjOBJ_ACTUATOR}
 
 
 @functools.cache
@@ -69,16 +72,15 @@ class Family:
         apply = param.apply
         assert apply is not None and apply.field is not None
         if apply.select is not None:
-            kind = {"body": mujoco.mjtObj.mjOBJ_BODY, "geom": mujoco.mjtObj.mjOBJ_GEOM,
-                    "dof": mujoco.mjtObj.mjOBJ_JOINT, "actuator": mujoco.mjtObj.mjOBJ_ACTUATOR}
             prefix = apply.field.split("_")[0]
-            index = mujoco.mj_name2id(self.model, kind.get(prefix, mujoco.mjtObj.mjOBJ_BODY),
-                                      apply.select)
+            index = mujoco.mj_name2id(self.model, _SELECT_KIND[prefix], apply.select)
             if index < 0:
                 raise RoboMetaError(
                     f"malformed family spec {self.spec.source}: params.{param.name}.apply.select:"
                     f" no {prefix} named {apply.select!r} in {self.robot.asset}"
                 )
+            if prefix == "dof":  # joint index -> its dofs (a free joint has 6, a ball joint 3)
+                return np.flatnonzero(self.model.dof_jntid == index)
             return np.array([index])
         if apply.field.startswith("opt."):
             return np.array([0])
@@ -97,6 +99,17 @@ class Family:
                 raise RoboMetaError(
                     f"malformed family spec {self.spec.source}: params.{param.name}.apply.field:"
                     f" {field!r} is not a model field"
+                )
+            prefix = None if field.startswith("opt.") else field.split("_")[0]
+            if prefix is not None and prefix not in _PER_SIZE:
+                raise RoboMetaError(
+                    f"malformed family spec {self.spec.source}: params.{param.name}.apply.field:"
+                    f" {field!r}: only body_, geom_, dof_, actuator_ and opt. fields can vary"
+                )
+            if param.per is not None and param.per != prefix:
+                raise RoboMetaError(
+                    f"malformed family spec {self.spec.source}: params.{param.name}.per:"
+                    f" one value per {param.per} does not fit the field {field!r}"
                 )
             self.rows(param)  # raises on a bad select
         for split, spec in self.spec.splits.items():

@@ -199,3 +199,45 @@ def test_ant_crippled_weakens_exactly_the_two_motors_of_its_leg():
             factor = strength if actuator in weak else 1.0
             assert np.array_equal(gear[actuator], nominal.actuator_gear[actuator] * np.array(
                 [factor, 1, 1, 1, 1, 1])), (leg, actuator)
+
+
+def _user_family(tmp_path, apply: str, per: str = "") -> envs.Family:
+    """An ant family with one parameter ``value`` in [2, 3] acting as ``apply``."""
+    path = tmp_path / "ant-user.toml"
+    path.write_text(f"""
+name = "ant-user"
+robot = "ant"
+task = "forward"
+horizon = 10
+frame_skip = 5
+[params.value]
+distribution = "uniform"
+train = [2.0, 3.0]
+{per}
+apply = {apply}
+[splits]
+test = {{ count = 2, seed = 0 }}
+""")
+    return envs.get_family(str(path))
+
+
+def test_select_on_a_dof_field_writes_that_joints_dof(tmp_path):
+    # the ant's free root joint has 6 dofs: hip_2 is joint 3 but dof 7
+    family = _user_family(tmp_path, '{ field = "dof_damping", mode = "set", select = "hip_2" }')
+    task = envs.Task.make("ant-user", {"value": 2.5})
+    env = envs.make(family, task=task)
+    env.reset(seed=0)
+    nominal = _nominal("ant-crippled")
+    dof = nominal.jnt_dofadr[mujoco.mj_name2id(nominal, mujoco.mjtObj.mjOBJ_JOINT, "hip_2")]
+    expected = nominal.dof_damping.copy()
+    expected[dof] = 2.5
+    assert np.array_equal(env.sim.batch.get_model(0).dof_damping, expected)
+
+
+@pytest.mark.parametrize(("apply", "per", "message"), [
+    ('{ field = "tendon_stiffness", mode = "scale" }', "", "tendon_stiffness"),
+    ('{ field = "geom_friction", mode = "scale" }', 'per = "body"', "per"),
+])
+def test_fields_whose_rows_are_ambiguous_are_rejected(tmp_path, apply, per, message):
+    with pytest.raises(envs.RoboMetaError, match=f"malformed family spec .*{message}"):
+        _user_family(tmp_path, apply, per)
