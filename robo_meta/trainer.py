@@ -54,7 +54,8 @@ class ReturnScaler:
         return reward / math.sqrt(self.var + 1e-8)
 
     def state_dict(self) -> dict:
-        return {"mean": self.mean, "var": self.var, "count": self.count}
+        # plain floats: numpy scalars would make state.pt unreadable with weights_only=True
+        return {"mean": float(self.mean), "var": float(self.var), "count": float(self.count)}
 
     def load_state_dict(self, state: dict) -> None:
         self.mean, self.var, self.count = state["mean"], state["var"], state["count"]
