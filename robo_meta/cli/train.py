@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
     docs = {f.name: _field_doc(f.name) for f in dataclasses.fields(TrainConfig)}
     for name, kind in FLAGS.items():
         flag = "--" + name.replace("_", "-")
-        extra = {"choices": ALGORITHMS} if name == "algo" else {}
+        # a metavar, not choices: argparse's error is a usage block; validate() gives one line
+        extra = {"metavar": "{" + ",".join(ALGORITHMS) + "}"} if name == "algo" else {}
         parser.add_argument(flag, type=kind, default=None, help=docs.get(name), **extra)
     parser.add_argument("--out", type=Path, help="run directory (default runs/FAMILY-ALGO-sSEED)")
     parser.add_argument("--config", type=Path, help="JSON file of TrainConfig fields")
