@@ -68,7 +68,12 @@ def load(run_dir: str | Path, map_location: str | torch.device = "cpu"):
     try:
         state = torch.load(run_dir / "state.pt", map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
-        raise RoboMetaError(f"corrupt checkpoint {run_dir}: cannot read state.pt ({exc})") from None
+        # one line: torch's weights_only message spans several, the useful one names the global
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
+        detail = next((line for line in lines if "Unsupported global" in line), lines[0])
+        raise RoboMetaError(
+            f"corrupt checkpoint {run_dir}: cannot read state.pt ({detail})"
+        ) from None
     if not isinstance(state, dict) or "policy" not in state:
         raise RoboMetaError(f"corrupt checkpoint {run_dir}: state.pt lacks the policy")
     return config, state, meta
