@@ -1,0 +1,131 @@
+"""``robo-meta train`` in-process: resuming a run, and bad input ending in one clear line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from robo_meta.cli.main import main
+
+TINY = ["--family", "point-goal", "--algo", "dr", "--num-envs", "8", "--rollout-steps", "16",
+        "--epochs", "2", "--minibatches", "2", "--eval-tasks", "1", "--threads", "1",
+        "--device", "cpu", "--seed", "0", "--no-progress"]
+UPDATES_PER_ROLLOUT = 2 * 2  # epochs x minibatches
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _main(argv: list[str]) -> int:
+    """Exit status of ``robo-meta ARGV``, whether main returns it or argparse exits."""
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code
+
+
+def _steps_logged(run_dir) -> list[int]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [int(row["step"]) for row in csv.DictReader(f)]
+
+
+def _snapshot(run_dir) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+def test_resume_continues_from_the_saved_step_count_with_the_optimizer_state(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert _main(["train", *TINY, "--total-steps", 256, "--out", run_dir]) == 0
+    assert json.loads((run_dir / "meta.json").read_text())["steps"] == 256
+    assert _steps_logged(run_dir) == [128, 256]
+    first_wall = torch.load(run_dir / "state.pt", weights_only=True)["trainer"]["wall_time"]
+
+    assert _main(["train", "--resume", run_dir, "--total-steps", 512, "--no-progress"]) == 0
+    assert "for 512 steps" in capsys.readouterr().out
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert (meta["steps"], meta["family"], meta["algo"]) == (512, "point-goal", "dr")
+    assert _steps_logged(run_dir) == [128, 256, 384, 512]  # one header, rows continue
+    state = torch.load(run_dir / "state.pt", weights_only=True)
+    assert state["trainer"]["step"] == 512
+    assert state["trainer"]["wall_time"] > first_wall
+    # Adam's step count went on from the first run's 2 rollouts: the optimizer was restored
+    adam_steps = {int(s["step"]) for s in state["optimizer"]["state"].values()}
+    assert adam_steps == {4 * UPDATES_PER_ROLLOUT}
+    config = json.loads((run_dir / "config.json").read_text())["train"]
+    assert (config["total_steps"], config["num_envs"], config["threads"]) == (512, 8, 1)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    assert _main(["train", *TINY, "--total-steps", 128, "--out", run_dir]) == 0
+    torch.set_num_threads(threads)
+    return run_dir
+
+
+BAD_INPUT = {
+    "unknown algorithm": (["--algo", "ppo"], r"unknown algorithm 'ppo'"),
+    "non-positive steps": (["--total-steps", "0"], r"total_steps must be positive, got 0"),
+    "negative steps": (["--total-steps", "-5"], r"total_steps must be positive, got -5"),
+    "cuda without cuda": (["--device", "cuda"], r"--device cuda .*CUDA is not available"),
+    "resume, other family": (["--resume", "{run}", "--family", "cheetah-vel"],
+                             r"that run trained family 'point-goal', not 'cheetah-vel'"),
+    "resume, other algorithm": (["--resume", "{run}", "--algo", "oracle"],
+                                r"that run used algorithm 'dr', not 'oracle'"),
+    "out holds a run": (["--out", "{run}"], r"already holds a run: use --resume"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_ends_with_one_error_line_and_writes_nothing(tmp_path, capsys, finished_run,
+                                                               case):
+    if case == "cuda without cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    flags, message = BAD_INPUT[case]
+    flags = [f.format(run=finished_run) for f in flags]
+    fresh_out = tmp_path / "new-run"
+    argv = ["train", *TINY, "--total-steps", 256, *flags]
+    if "--out" not in flags and "--resume" not in flags:
+        argv += ["--out", fresh_out]
+    before = _snapshot(finished_run)
+    capsys.readouterr()
+
+    assert _main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("robo-meta train: error: ")
+    assert re.search(message, err[0]), err[0]
+    assert not fresh_out.exists()
+    assert _snapshot(finished_run) == before  # a resumed or reused run is left untouched
+
+
+@pytest.mark.parametrize("damage", ["truncated", "pickled object"])
+def test_resume_of_a_damaged_checkpoint_is_one_error_line(tmp_path, capsys, finished_run, damage):
+    run_dir = tmp_path / "damaged"
+    shutil.copytree(finished_run, run_dir)
+    state_path = run_dir / "state.pt"
+    if damage == "truncated":
+        state_path.write_bytes(state_path.read_bytes()[:1000])
+    else:  # what an older trainer wrote: a numpy scalar, refused by weights_only=True
+        torch.save({"policy": {}, "trainer": {"scale": np.float64(1.0)}}, state_path)
+    before = _snapshot(run_dir)
+    capsys.readouterr()
+    assert _main(["train", "--resume", run_dir, "--total-steps", 256, "--no-progress"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1, err
+    assert re.match(r"robo-meta train: error: corrupt checkpoint .*damaged: cannot read state.pt",
+                    err[0]), err[0]
+    assert _snapshot(run_dir) == before
