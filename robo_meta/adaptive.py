@@ -15,6 +15,7 @@ pass rewards, so an rl2 policy does not adapt through it; use ``act``/``observe`
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,12 +54,16 @@ class _PredictMixin:
         obs = np.asarray(obs, dtype=np.float64)
         single = obs.ndim == 1
         batch = obs[None] if single else obs
-        if getattr(self, "_num_envs", None) != len(batch) or (
-            episode_start is not None and np.any(episode_start)
-        ):
+        if getattr(self, "_num_envs", None) != len(batch):
             self.reset(len(batch))
+        elif episode_start is not None and np.any(episode_start):
+            # SB3's vector envs end episodes at different steps: restart only those rows
+            self.restart(np.flatnonzero(np.atleast_1d(episode_start)))
         action = self.act(batch, deterministic=deterministic)
         return (action[0] if single else action), state
+
+    def restart(self, rows: np.ndarray) -> None:
+        """Start new trials in ``rows`` only (memoryless policies have nothing to forget)."""
 
 
 class TrainedPolicy(_PredictMixin):
@@ -71,6 +76,8 @@ class TrainedPolicy(_PredictMixin):
         self.algo, self.family, self.adaptive = algorithm.name, family, algorithm.adaptive
         self.device, self.name, self.meta = device, name or algorithm.name, meta or {}
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        # what the env must observe (the oracle's input also holds the task features)
+        self.obs_dim = None if algorithm.uses_task_features else module.obs_dim
         self._num_envs: int | None = None
 
     def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
@@ -84,6 +91,14 @@ class TrainedPolicy(_PredictMixin):
         self._prev_action = torch.zeros(num_envs, act_dim, device=self.device)
         self._prev_reward = np.zeros((num_envs, 2), dtype=np.float32)
         self._trial_start = np.ones(num_envs, dtype=bool)
+
+    def restart(self, rows: np.ndarray) -> None:
+        """Forget what ``rows`` learned: the network resets its state where a trial starts."""
+        if self._num_envs is None:
+            raise RoboMetaError("call reset(num_envs) before restart()")
+        self._trial_start[rows] = True
+        self._prev_reward[rows] = 0.0
+        self._prev_action[torch.as_tensor(rows, device=self.device)] = 0.0
 
     def _inputs(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)
@@ -145,30 +160,48 @@ class ConstantPolicy(_PredictMixin):
 
 
 class SB3Policy(_PredictMixin):
-    """A stable-baselines3 model (``.zip``), evaluated like any other (non-adaptive) policy."""
+    """A stable-baselines3 model (``.zip``), evaluated like any other (non-adaptive) policy.
+
+    ``model.json`` beside the zip (written by ``scripts/baseline_sb3.py``) gives the algorithm
+    and the family; without it the model is taken for PPO and ``family`` must be given. The
+    policy's name is the zip's folder for ``DIR/model.zip``, else the file's stem.
+    """
 
     adaptive = False
 
     def __init__(self, path: Path, family: str | None, device: torch.device):
-        import json
-
         from stable_baselines3 import PPO, SAC
 
         if not path.is_file():
             raise RoboMetaError(f"no SB3 model at {path}")
         info_path = path.with_suffix(".json")
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        algo = info.get("algo", "PPO")
+        info: dict[str, Any] = {}
+        if info_path.is_file():
+            try:
+                info = json.loads(info_path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise RoboMetaError(f"cannot read {info_path}: {exc}") from None
+            if not isinstance(info, dict):
+                raise RoboMetaError(f"{info_path} must hold a JSON object")
+        algo = str(info.get("algo", "PPO")).upper()
         cls = {"PPO": PPO, "SAC": SAC}.get(algo)
         if cls is None:
             raise RoboMetaError(f"unsupported SB3 algorithm {algo!r} in {info_path}")
+        trained_family = info.get("family")
+        if (family is not None and trained_family is not None
+                and get_family(family).name != get_family(trained_family).name):
+            raise RoboMetaError(
+                f"SB3 model {path} was trained on family {trained_family!r}, not {family!r}"
+            )
         try:
             self.model = cls.load(str(path), device=device)
         except Exception as exc:  # SB3 raises several types for a bad zip
             raise RoboMetaError(f"cannot load SB3 model {path}: {exc}") from None
-        self.name, self.algo = f"sb3-{algo.lower()}", f"sb3-{algo.lower()}"
-        self.family = info.get("family", family)
+        self.algo = f"sb3-{algo.lower()}"
+        self.name = path.parent.name if path.stem == "model" and path.parent.name else path.stem
+        self.family = trained_family or family
         self.meta = info
+        self.obs_dim = int(np.prod(self.model.observation_space.shape))
 
     def reset(self, num_envs: int, task_features=None) -> None:
         self._num_envs = num_envs
@@ -180,6 +213,11 @@ class SB3Policy(_PredictMixin):
 
     def observe(self, obs, action, reward, terminated, truncated) -> None:
         pass
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def pretrained_names() -> list[str]:
@@ -212,17 +250,34 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
                 f" (available: {', '.join(pretrained_names()) or 'none'})"
             )
         source = str(PRETRAINED_DIR / name)
-    config, state, meta = checkpoint.load(source, map_location=device)
-    algorithm = get_algorithm(config["train"]["algo"])
-    module = build_policy(config["policy"])
+    try:
+        config, state, meta = checkpoint.load(source, map_location=device)
+    except RoboMetaError as exc:
+        # torch's reasons run over many lines and suggest weights_only=False: not to a user
+        message, unreadable = str(exc), "cannot read state.pt"
+        if unreadable in message:
+            message = (message[:message.index(unreadable) + len(unreadable)]
+                       + " (damaged, or not a state dict saved by robo_meta)")
+        raise RoboMetaError(_one_line(message)) from None
+    try:
+        algorithm = get_algorithm(config["train"]["algo"])
+        trained_family = str(config["train"]["family"])
+        module = build_policy(config["policy"])
+    except KeyError as exc:
+        raise RoboMetaError(f"corrupt checkpoint {source}: config.json lacks {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise RoboMetaError(f"corrupt checkpoint {source}: config.json: {exc}") from None
     try:
         module.load_state_dict(state["policy"])
     except RuntimeError as exc:
-        raise RoboMetaError(f"corrupt checkpoint {source}: {exc}") from None
-    trained_family = config["train"]["family"]
+        detail = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise RoboMetaError(
+            f"corrupt checkpoint {source}: state.pt does not fit the network of config.json"
+            + (f" ({_one_line(detail[0])})" if detail else "")
+        ) from None
     if family is not None and get_family(family).name != get_family(trained_family).name:
         raise RoboMetaError(
             f"checkpoint {source} was trained on family {trained_family!r}, not {family!r}"
         )
     return TrainedPolicy(module, algorithm, trained_family, device,
-                         name=name or Path(source).name, seed=seed, meta=meta)
+                         name=name or Path(source).resolve().name, seed=seed, meta=meta)
