@@ -5,8 +5,9 @@ training SB3 on it is domain randomization with an off-the-shelf implementation:
 for our own ``dr`` and something users trust. Hyperparameters are SB3's defaults (MlpPolicy),
 except where a short run could not otherwise finish one update: PPO's ``n_steps`` shrinks so
 that ``total_steps`` holds at least one rollout, and SAC's replay buffer holds at most
-``total_steps`` transitions. The run writes ``DIR/model.zip`` and ``DIR/model.json``; the
-evaluator (``robo-meta evaluate --policy sb3:DIR/model.zip``) reads both.
+``total_steps`` transitions. The run writes ``DIR/model.zip``, ``DIR/model.json`` and SB3's
+training log ``DIR/progress.csv``; ``robo-meta evaluate --policy sb3:DIR/model.zip`` reads the
+first two.
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ def train_sb3(config: SB3Config, out: str | Path) -> dict[str, Any]:
         raise RoboMetaError(f"{out} already holds model.zip: choose another --out")
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from robo_meta.device import resolve_device
+    from robo_meta.evaluation import single_torch_thread
 
     device = resolve_device(config.device)
     n_envs = config.n_envs if config.algo == "PPO" else 1
@@ -79,14 +82,18 @@ def train_sb3(config: SB3Config, out: str | Path) -> dict[str, Any]:
     hyper = sb3_hyperparameters(config)
     cls = PPO if config.algo == "PPO" else SAC
     model = cls("MlpPolicy", env, seed=config.seed, device=device, verbose=0, **hyper)
+    # SB3's training log (rollout/ep_rew_mean, losses) as OUT/progress.csv; without a logger
+    # SB3 would leave an SB3-<date> folder in the temp directory at every run
+    out.mkdir(parents=True, exist_ok=True)
+    model.set_logger(configure(str(out), ["csv"]))
     start = time.perf_counter()
-    model.learn(total_timesteps=config.total_steps)
+    with single_torch_thread():  # SB3's small MLPs: more threads only spin against the envs
+        model.learn(total_timesteps=config.total_steps)
     wall = time.perf_counter() - start
     env.close()
     info = {**asdict(config), "steps_done": int(model.num_timesteps), "n_envs": n_envs,
             "wall_time_s": round(wall, 2), "hyperparameters": hyper,
-            "device": str(device), "sb3_version": _sb3_version()}
-    out.mkdir(parents=True, exist_ok=True)
+            "device": str(device), "torch_threads": 1, "sb3_version": _sb3_version()}
     with io.atomic_path(out / "model.zip") as tmp:
         model.save(tmp)
     io.write_json(out / "model.json", info)

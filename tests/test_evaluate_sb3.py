@@ -40,6 +40,7 @@ def test_baseline_writes_the_model_and_its_card(sb3_run):
     assert info["total_steps"] == 256 and info["steps_done"] == 256 and info["n_envs"] == 8
     assert info["wall_time_s"] > 0
     assert (sb3_run / "model.zip").stat().st_size > 1000
+    assert "time/total_timesteps" in (sb3_run / "progress.csv").read_text()  # SB3's own log
 
 
 def test_sb3_model_evaluates_through_the_same_command(sb3_run, tmp_path):
