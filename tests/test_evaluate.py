@@ -259,3 +259,13 @@ def test_bad_input_is_one_line_exit_2_and_no_report(case, tmp_path, capsys, bad_
     assert message in lines[0]
     assert not out.exists() and not out.with_suffix(".png").exists()
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_bench_loop_and_batch_compute_the_same_returns():
+    from robo_meta.bench.evaluate import format_table, measure
+
+    result = measure(FAMILY, "test", episodes=1, policy="zero", rounds=1)
+    assert result["tasks"] == 40 and result["env_steps"] == 40 * HORIZON
+    assert result["max_return_difference"] == 0.0  # single env == batched simulation, bitwise
+    assert result["batched_speedup"] == result["loop_s"] / result["batched_s"]
+    assert "run_trials, one batch" in format_table(result)
