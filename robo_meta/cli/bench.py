@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 
-KINDS = ("sim",)
+KINDS = ("sim", "eval")
+# kinds whose module is named otherwise (``eval`` would shadow the builtin's name)
+MODULES = {"eval": "evaluate"}
 
 
 def add_parser(subparsers) -> None:
@@ -21,7 +23,7 @@ def add_parser(subparsers) -> None:
     )
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     for kind in KINDS:
-        module = importlib.import_module(f"robo_meta.bench.{kind}")
+        module = importlib.import_module(f"robo_meta.bench.{MODULES.get(kind, kind)}")
         summary = (module.__doc__ or kind).strip().splitlines()[0]
         sub = kinds.add_parser(kind, help=summary, description=module.__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
