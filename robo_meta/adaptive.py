@@ -23,13 +23,15 @@ import numpy as np
 import torch
 
 from robo_meta import checkpoint
+from robo_meta import policies as policies_package
 from robo_meta.algos import Algorithm, get_algorithm
 from robo_meta.device import resolve_device
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError, did_you_mean
 from robo_meta.policies import build_policy
 
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "policies" / "pretrained"
+# policies/pretrained in the repository; robo_meta/policies/pretrained once installed
+PRETRAINED_DIR = Path(policies_package.__file__).resolve().parent / "pretrained"
 BUILTIN = ("random", "zero")
 
 

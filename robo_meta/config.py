@@ -41,8 +41,10 @@ class TrainConfig:
     """Minibatches per epoch (rl2 splits by simulation, keeping sequences whole)."""
     learning_rate: float = 3e-4
     """Adam learning rate at the start."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over the run."""
+    lr_schedule: str = "adaptive"
+    """adaptive (scale by 1.5 to keep the KL near desired_kl, as legged_gym), linear or constant."""
+    desired_kl: float = 0.01
+    """KL target of the adaptive learning-rate schedule."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95
@@ -71,6 +73,8 @@ class TrainConfig:
     """Number of ``test`` tasks in the quick evaluation."""
     checkpoint_every: int = 0
     """Write the checkpoint every this many steps (0: with each quick evaluation)."""
+    time_limit_s: float = 0.0
+    """Stop cleanly (final evaluation, checkpoint) after this much training time; 0: none."""
 
     def validate(self) -> TrainConfig:
         if self.algo not in ALGORITHMS:
@@ -81,6 +85,9 @@ class TrainConfig:
                 raise RoboMetaError(f"{name} must be positive, got {getattr(self, name)}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise RoboMetaError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.lr_schedule not in ("adaptive", "linear", "constant"):
+            raise RoboMetaError(f"lr_schedule must be adaptive, linear or constant, got "
+                                f"{self.lr_schedule!r}")
         if self.minibatches > self.num_envs * self.rollout_steps:
             raise RoboMetaError("more minibatches than samples per rollout")
         return self

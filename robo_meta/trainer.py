@@ -88,6 +88,7 @@ class Trainer:
         self.scaler = ReturnScaler(config.num_envs, config.gamma)
         self.step = 0
         self.wall_time = 0.0
+        self.lr = config.learning_rate
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[float] = deque(maxlen=100)
         if resume:
@@ -118,12 +119,13 @@ class Trainer:
         self.generator.set_state(state["trainer"]["generator"].to("cpu"))
         self.step = int(state["trainer"]["step"])
         self.wall_time = float(state["trainer"]["wall_time"])
+        self.lr = float(state["trainer"]["lr"])
 
     def save(self) -> None:
         state = {
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "trainer": {"step": self.step, "wall_time": self.wall_time,
+            "trainer": {"step": self.step, "wall_time": self.wall_time, "lr": self.lr,
                         "scaler": self.scaler.state_dict(),
                         "generator": self.generator.get_state()},
         }
@@ -234,6 +236,9 @@ class Trainer:
         return {f"eval/return_ep{k + 1}": float(v)
                 for k, v in enumerate(results.returns.mean(axis=0))}
 
+    def _out_of_time(self) -> bool:
+        return self.config.time_limit_s > 0 and self.wall_time >= self.config.time_limit_s
+
     def train(self) -> dict[str, float]:
         cfg = self.config
         per_rollout = cfg.rollout_steps * cfg.num_envs
@@ -244,11 +249,12 @@ class Trainer:
         self._reset_env()
         last_eval: dict[str, float] = {}
         try:
-            while self.step < cfg.total_steps:
+            while self.step < cfg.total_steps and not self._out_of_time():
                 start = time.perf_counter()
-                lr = cfg.learning_rate * (1 - self.step / cfg.total_steps if cfg.anneal_lr else 1)
+                if cfg.lr_schedule == "linear":
+                    self.lr = cfg.learning_rate * (1 - self.step / cfg.total_steps)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = self.lr
                 rollout = self.collect()
                 stats = ppo_update(
                     self.policy, self.optimizer, rollout, epochs=cfg.epochs,
@@ -257,13 +263,15 @@ class Trainer:
                     norm_adv=cfg.norm_adv, generator=self.generator, target_kl=cfg.target_kl,
                 )
                 self.policy.normalizer.update(rollout.obs)  # after the update: ratios stay exact
+                if cfg.lr_schedule == "adaptive":
+                    self.lr = adapt_learning_rate(self.lr, stats["loss/approx_kl"], cfg.desired_kl)
                 elapsed = time.perf_counter() - start
                 self.wall_time += elapsed
                 row = {"step": self.step, "wall_time": self.wall_time,
-                       "steps_per_s": per_rollout / elapsed, "lr": lr, **stats,
+                       "steps_per_s": per_rollout / elapsed, "lr": self.lr, **stats,
                        "train/return": _mean(self.recent_returns),
                        "train/episode_length": _mean(self.recent_lengths)}
-                if self.step >= next_eval or self.step >= cfg.total_steps:
+                if self.step >= next_eval or self.step >= cfg.total_steps or self._out_of_time():
                     last_eval = self.evaluate()
                     row.update(last_eval)
                     next_eval += eval_every
@@ -282,6 +290,15 @@ class Trainer:
             self.logger.close()
             self.env.close()
         return {"steps": self.step, "wall_time": self.wall_time, **last_eval}
+
+
+def adapt_learning_rate(lr: float, kl: float, desired_kl: float) -> float:
+    """legged_gym's rule: lr / 1.5 when KL > 2 x target, lr x 1.5 when KL < target / 2."""
+    if kl > 2.0 * desired_kl:
+        lr /= 1.5
+    elif kl < desired_kl / 2.0:
+        lr *= 1.5
+    return min(max(lr, 1e-5), 1e-2)
 
 
 def _mean(values) -> float | None:
