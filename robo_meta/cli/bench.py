@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-KINDS = ("sim", "eval")
+KINDS = ("sim", "eval", "train")
 # kinds whose module is named otherwise (``eval`` would shadow the builtin's name)
 MODULES = {"eval": "evaluate"}
 
