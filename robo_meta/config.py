@@ -45,6 +45,10 @@ class TrainConfig:
     """adaptive (scale by 1.5 to keep the KL near desired_kl, as legged_gym), linear or constant."""
     desired_kl: float = 0.01
     """KL target of the adaptive learning-rate schedule."""
+    max_learning_rate: float = 1e-3
+    """Ceiling of the adaptive schedule (at 5e-3 the rl2 GRU stalled on hopper-params)."""
+    torch_threads: int = 1
+    """Torch intra-op threads on CPU: more fight the simulation batch's own threads."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95

@@ -69,6 +69,8 @@ class Trainer:
         self.config = config.validate()
         self.run_dir = Path(run_dir)
         self.device = device
+        if device.type == "cpu" and config.torch_threads > 0:
+            torch.set_num_threads(config.torch_threads)
         self.algorithm = get_algorithm(config.algo)
         self.family = get_family(config.family)
         self.env = make_vec(self.family, config.num_envs,
@@ -119,7 +121,7 @@ class Trainer:
         self.generator.set_state(state["trainer"]["generator"].to("cpu"))
         self.step = int(state["trainer"]["step"])
         self.wall_time = float(state["trainer"]["wall_time"])
-        self.lr = float(state["trainer"]["lr"])
+        self.lr = float(state["trainer"].get("lr", self.config.learning_rate))
 
     def save(self) -> None:
         state = {
@@ -264,7 +266,8 @@ class Trainer:
                 )
                 self.policy.normalizer.update(rollout.obs)  # after the update: ratios stay exact
                 if cfg.lr_schedule == "adaptive":
-                    self.lr = adapt_learning_rate(self.lr, stats["loss/approx_kl"], cfg.desired_kl)
+                    self.lr = adapt_learning_rate(self.lr, stats["loss/approx_kl"], cfg.desired_kl,
+                                                  cfg.max_learning_rate)
                 elapsed = time.perf_counter() - start
                 self.wall_time += elapsed
                 row = {"step": self.step, "wall_time": self.wall_time,
@@ -292,13 +295,13 @@ class Trainer:
         return {"steps": self.step, "wall_time": self.wall_time, **last_eval}
 
 
-def adapt_learning_rate(lr: float, kl: float, desired_kl: float) -> float:
+def adapt_learning_rate(lr: float, kl: float, desired_kl: float, max_lr: float = 1e-2) -> float:
     """legged_gym's rule: lr / 1.5 when KL > 2 x target, lr x 1.5 when KL < target / 2."""
     if kl > 2.0 * desired_kl:
         lr /= 1.5
     elif kl < desired_kl / 2.0:
         lr *= 1.5
-    return min(max(lr, 1e-5), 1e-2)
+    return min(max(lr, 1e-5), max_lr)
 
 
 def _mean(values) -> float | None:

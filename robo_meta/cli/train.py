@@ -14,7 +14,8 @@ from robo_meta.envs.errors import RoboMetaError
 FLAGS = {"family": str, "algo": str, "total_steps": int, "num_envs": int, "seed": int,
          "device": str, "threads": int, "episodes_per_trial": int, "rollout_steps": int,
          "learning_rate": float, "epochs": int, "minibatches": int, "eval_every": int,
-         "eval_tasks": int, "checkpoint_every": int, "time_limit_s": float}
+         "eval_tasks": int, "checkpoint_every": int, "time_limit_s": float,
+         "max_learning_rate": float, "init_log_std": float}
 
 
 def add_parser(subparsers) -> None:
