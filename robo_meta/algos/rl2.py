@@ -4,8 +4,9 @@ A GRU policy whose input is the observation plus the previous action, reward and
 episode-ended flag. Trials are K episodes on one task drawn from the train distribution; the
 hidden state carries across the K episodes and resets only at a new trial, so the policy can
 identify the task in early episodes and exploit it in later ones. Returns and advantages run
-across the whole trial (GAE is cut at trial ends only). Trained with truncated BPTT over
-rollout-length sequences from stored hidden states.
+across the episodes of a trial; GAE is cut at trial ends and at terminations, so falling is
+still a loss (with trial-long returns a fall would only buy a fresh episode). Trained with
+truncated BPTT over rollout-length sequences from stored hidden states.
 """
 
 from robo_meta.algos import Algorithm
