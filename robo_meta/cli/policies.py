@@ -1,12 +1,49 @@
-"""``robo-meta policies`` (not yet implemented)."""
+"""``robo-meta policies``: list the pretrained policies, or export a run as one."""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("policies", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "policies", help="list the pretrained policies (or export a run as one)",
+        description="Without arguments: the pretrained policies (load them with "
+                    "--policy pretrained:NAME). 'export RUN NAME --command CMD' copies a "
+                    "training run into policies/pretrained/NAME and writes its card with the "
+                    "test/ood evaluation tables.",
+    )
+    parser.add_argument("action", nargs="?", choices=["list", "export"], default="list")
+    parser.add_argument("run_dir", nargs="?", type=Path, help="export: the training run")
+    parser.add_argument("name", nargs="?", help="export: the pretrained name")
+    parser.add_argument("--command", help="export: the exact command that trained the run")
+    parser.add_argument("--seeds", type=int, default=1, help="export: seeds per task (default 1)")
+    parser.add_argument("--notes", default="", help="export: a paragraph for the card")
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
-    raise SystemExit("robo-meta policies: not implemented yet")
+def run(args: argparse.Namespace) -> int:
+    from robo_meta import pretrained
+    from robo_meta.envs.errors import RoboMetaError
+
+    if args.action == "export":
+        if args.run_dir is None or args.name is None or not args.command:
+            raise RoboMetaError("usage: robo-meta policies export RUN_DIR NAME --command CMD")
+        target = pretrained.export(args.run_dir, pretrained.check_name(args.name), args.command,
+                                   seeds=args.seeds, notes=args.notes)
+        print((target / "card.md").read_text())
+        print(f"exported to {target}")
+        return 0
+    rows = pretrained.describe_all()
+    if not rows:
+        print("no pretrained policies are installed")
+        return 0
+    from robo_meta.cli.families import table
+
+    print(table([[r["name"], r["family"], r["algo"], f"{r['steps']:,}", r["device"],
+                  " ".join(f"{v:.1f}" for v in r["test_return"])] for r in rows],
+                ["name", "family", "algo", "steps", "trained on", "test return by episode"]))
+    print("\nuse: --policy pretrained:NAME (evaluate, demo) or "
+          "robo_meta.load_policy('pretrained:NAME')")
+    return 0

@@ -1,0 +1,128 @@
+"""Pretrained policies: small checkpoints in ``policies/pretrained/<name>/`` with a card.
+
+A pretrained directory is a checkpoint (``config.json``, ``state.pt``, ``meta.json``) whose
+``state.pt`` keeps only the policy (no optimizer: it is for inference, not ``--resume``), plus
+``card.md``: how it was trained (the exact command, steps, wall time, device) and its
+``robo-meta evaluate`` tables on the family's ``test`` and ``ood`` splits. The same numbers are
+kept machine-readable in ``meta.json["evaluation"]``, so a test can re-run the evaluation and
+check that the card still holds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robo_meta import checkpoint, io
+from robo_meta.adaptive import PRETRAINED_DIR, load_policy, pretrained_names
+from robo_meta.envs import get_family
+from robo_meta.envs.errors import RoboMetaError
+from robo_meta.evaluation import run_trials
+from robo_meta.report import build_report, summary_table
+
+# the evaluation protocol of every card: K episodes per trial, seeds per task, base seed
+EPISODES, SEED = 3, 0
+
+
+def evaluate_splits(source: str, seeds: int,
+                    splits: tuple[str, ...] = ("test", "ood")) -> dict[str, dict[str, Any]]:
+    """The report of ``source`` on each held-out split of its family (CPU, deterministic)."""
+    policy = load_policy(source, device="cpu")
+    family = get_family(policy.family)
+    reports = {}
+    for split in splits:
+        if not family.has_split(split):
+            continue
+        tasks = family.tasks(split)
+        results = run_trials(policy, family.name, tasks, episodes=EPISODES, seed=SEED,
+                             seeds_per_task=seeds)
+        reports[split] = build_report(
+            policy=policy, source=source, family=family.name, tasks=tasks, results=results,
+            split=split, tasks_file=None, episodes=EPISODES, seeds=seeds, seed=SEED,
+            deterministic=True, device="cpu", num_envs=None)
+    return reports
+
+
+def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: str = "",
+           root: Path = PRETRAINED_DIR) -> Path:
+    """Copy run ``run_dir`` to ``root/name`` (policy weights only) and write its card."""
+    config, state, meta = checkpoint.load(run_dir)
+    target = root / name
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".tmp-{name}-") as tmp:
+        staging = Path(tmp) / name
+        staging.mkdir()
+        shutil.copy(Path(run_dir) / "config.json", staging / "config.json")
+        torch.save({"policy": state["policy"],
+                    "trainer": {"step": state["trainer"]["step"]}}, staging / "state.pt")
+        meta = {**meta, "training_command": command}
+        io.write_json(staging / "meta.json", meta)
+        reports = evaluate_splits(str(staging), seeds)
+        meta["evaluation"] = {split: {"episodes": EPISODES, "seeds": seeds, "seed": SEED,
+                                      **{k: r["summary"][k] for k in ("mean_return",
+                                                                      "ci95_return")}}
+                              for split, r in reports.items()}
+        io.write_json(staging / "meta.json", meta)
+        io.write_text(staging / "card.md", card(name, config, meta, reports, notes))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    return target
+
+
+def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:
+    """The markdown card of a pretrained policy."""
+    train = config["train"]
+    lines = [
+        f"# {name}",
+        "",
+        f"`{train['algo']}` policy for the `{meta['family']}` family "
+        f"({get_family(meta['family']).spec.description}).",
+        "",
+        "## Training",
+        "",
+        "```",
+        meta["training_command"],
+        "```",
+        "",
+        f"- steps: {meta['steps']:,}",
+        f"- wall time: {meta['wall_time_s']:.0f} s of training (collection + updates)",
+        f"- device: {meta['device']} ({meta.get('device_name', '')})",
+        f"- seed: {train['seed']}; versions: "
+        + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()),
+    ]
+    if notes:
+        lines += ["", notes]
+    for split, report in reports.items():
+        seeds = report["seeds"]
+        lines += [
+            "", f"## Evaluation on `{split}` ({report['num_tasks']} tasks x {seeds} seed"
+            f"{'s' if seeds > 1 else ''}, {EPISODES} episodes per trial, mean actions)", "",
+            "```",
+            f"robo-meta evaluate --policy pretrained:{name} --split {split} --seeds {seeds}",
+            "```", "", "```", summary_table(report), "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def describe_all() -> list[dict[str, Any]]:
+    """One row per shipped policy: name, family, algo, steps, device, test returns."""
+    rows = []
+    for name in pretrained_names():
+        meta = json.loads((PRETRAINED_DIR / name / "meta.json").read_text())
+        test = meta.get("evaluation", {}).get("test", {}).get("mean_return", [])
+        rows.append({"name": name, "family": meta["family"], "algo": meta["algo"],
+                     "steps": meta["steps"], "device": meta.get("device_name", meta["device"]),
+                     "test_return": test})
+    return rows
+
+
+def check_name(name: str) -> str:
+    if not name or any(c in name for c in "/\\:") or name.startswith("."):
+        raise RoboMetaError(f"bad pretrained name {name!r}: use letters, digits and dashes")
+    return name
