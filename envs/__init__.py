@@ -14,6 +14,7 @@ Importing registers the gymnasium ids ``robo_meta/<CamelName>-v0`` (``robo_meta/
 from __future__ import annotations
 
 import gymnasium
+
 from robo_meta.envs.env import RoboMetaEnv
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.envs.family import Family, families, get_family

@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.envs.family import Family, get_family
 from robo_meta.envs.simulator import BatchSimulator

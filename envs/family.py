@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
+
 from robo_meta.envs.distributions import contains
 from robo_meta.envs.errors import RoboMetaError, did_you_mean
 from robo_meta.envs.robots import Robot, get_robot

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from robo_meta.envs.errors import RoboMetaError, did_you_mean
 
 ASSETS = Path(__file__).parent / "assets"

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import mujoco
 import numpy as np
 from mujoco.batch import Batch, SimulationError
+
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.envs.family import Family, get_family
 from robo_meta.envs.rewards import reward_terms, success

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from robo_meta.envs.errors import RoboMetaError
 
 Value = float | tuple[float, ...]

@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
+
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.envs.family import Family, get_family
 from robo_meta.envs.simulator import BatchSimulator

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from robo_meta.policies.normalizer import RunningNormalizer
 from torch import nn
+
+from robo_meta.policies.normalizer import RunningNormalizer
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0):

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
+
 from robo_meta.policies.mlp import mlp
 from robo_meta.policies.normalizer import RunningNormalizer
-from torch import nn
 
 
 class RecurrentActorCritic(nn.Module):

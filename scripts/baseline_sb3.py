@@ -10,9 +10,8 @@ Writes OUT/model.zip and OUT/model.json (see robo_meta.baselines).
 import argparse
 import sys
 
-from robo_meta.envs.errors import RoboMetaError
-
 from robo_meta.baselines import ALGOS, SB3Config, train_sb3
+from robo_meta.envs.errors import RoboMetaError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from robo_meta.envs import get_family, make
 
 from robo_meta.cli.main import main
+from robo_meta.envs import get_family, make
 
 FAMILY = "point-goal"
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "baseline_sb3.py"

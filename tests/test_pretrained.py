@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from robo_meta.envs.errors import RoboMetaError
 
 import robo_meta
 from robo_meta import pretrained
 from robo_meta.adaptive import PRETRAINED_DIR, pretrained_names
+from robo_meta.envs.errors import RoboMetaError
 
 REQUIRED = {f"{family}-{algo}" for family in ("cheetah-vel", "hopper-params")
             for algo in ("rl2", "dr", "oracle")}
