@@ -6,3 +6,13 @@ measured in the same run, because the machines they run on are noisy; results an
 that produced them go in docs/benchmarks.md. Kind modules are imported when the CLI parser is
 built, so they import nothing heavy (torch) at module level.
 """
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value

@@ -30,6 +30,7 @@ import numpy as np
 from mujoco.batch import Batch
 
 from robo_meta import envs
+from robo_meta.bench import positive_int
 
 SYNC_ENVS = 8  # the number of single envs in the SyncVectorEnv reference
 ACTION_POOL = 50  # distinct random action batches, cycled, so drawing them is not timed
@@ -154,22 +155,15 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", required=True, help="family name or path to a .toml spec")
-    parser.add_argument("--num-envs", type=_positive, default=256,
+    parser.add_argument("--num-envs", type=positive_int, default=256,
                         help="simulations in make_vec and in the raw Batch (default 256)")
-    parser.add_argument("--steps", type=_positive, default=200,
+    parser.add_argument("--steps", type=positive_int, default=200,
                         help="env steps per simulation per round (default 200)")
     parser.add_argument("--threads", type=int, default=0,
                         help="Batch threads for make_vec and the raw Batch; 0: every CPU")
-    parser.add_argument("--rounds", type=_positive, default=3,
+    parser.add_argument("--rounds", type=positive_int, default=3,
                         help="interleaved rounds; the median is reported (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of resets and actions")
 

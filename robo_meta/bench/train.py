@@ -24,6 +24,8 @@ import os
 import tempfile
 import time
 
+from robo_meta.bench import positive_int
+
 SB3_ENVS = 8  # the DummyVecEnv width of the SB3 reference
 
 
@@ -131,21 +133,14 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", required=True, help="family name or path to a .toml spec")
-    parser.add_argument("--steps", type=_positive, default=200_000,
+    parser.add_argument("--steps", type=positive_int, default=200_000,
                         help="env steps for robo_meta (default 200000)")
-    parser.add_argument("--sb3-steps", type=_positive, default=30_000,
+    parser.add_argument("--sb3-steps", type=positive_int, default=30_000,
                         help="env steps for SB3 PPO (default 30000; SB3 rounds up to whole "
                              "rollouts of 2048 x 8)")
-    parser.add_argument("--num-envs", type=_positive, default=512,
+    parser.add_argument("--num-envs", type=positive_int, default=512,
                         help="robo_meta simulations (default 512)")
     parser.add_argument("--algo", default="dr", help="robo_meta algorithm (default dr)")
     parser.add_argument("--device", default="auto", help="robo_meta device: auto, cpu, cuda")
