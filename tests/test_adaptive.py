@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from robo_meta.envs import RoboMetaError, get_family, make
-from robo_meta.policies import build_policy
 
 from robo_meta.adaptive import ConstantPolicy, TrainedPolicy, load_policy
 from robo_meta.algos import get_algorithm
-from robo_meta.config import TrainConfig
+from robo_meta.envs import RoboMetaError, get_family, make
 from robo_meta.evaluation import run_trials, summarize, t_critical
+from tiny_policies import tiny_policy
 
 FAMILY = "point-goal"
 CPU = torch.device("cpu")
@@ -24,21 +23,8 @@ CPU = torch.device("cpu")
 
 def fresh_policy(algo: str, family: str = FAMILY, seed: int = 0) -> TrainedPolicy:
     """An untrained policy of ``algo`` with O(1) actions (output layer x100, random biases)."""
-    algorithm = get_algorithm(algo)
-    config = TrainConfig(family=family, algo=algo, hidden_sizes=[16, 16], gru_hidden=16)
-    obs_dim = make(family).observation_space.shape[0]
-    if algorithm.uses_task_features:
-        obs_dim += get_family(family).feature_dim
-    spec = {"class": algorithm.policy_class,
-            "kwargs": algorithm.policy_kwargs(config, obs_dim, get_family(family).model.nu)}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        module = build_policy(spec)
-        module.actor[-1].weight.mul_(100.0)
-        for name, value in module.named_parameters():
-            if name.endswith("bias"):  # zero biases would map the origin to a zero action
-                value.normal_(0.0, 0.5)
-    return TrainedPolicy(module, algorithm, family, CPU, seed=seed)
+    module, _, _ = tiny_policy(algo, family, seed)
+    return TrainedPolicy(module, get_algorithm(algo), family, CPU, seed=seed)
 
 
 def _feed_history(policy: TrainedPolicy, obs: np.ndarray, steps: int, seed: int = 1) -> None:

@@ -10,15 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from robo_meta.envs import get_family, make
-from robo_meta.policies import build_policy
 
 from robo_meta import checkpoint
-from robo_meta.algos import get_algorithm
 from robo_meta.cli.main import main
-from robo_meta.config import TrainConfig
+from robo_meta.envs import get_family
 from robo_meta.evaluation import t_critical
+from tiny_policies import tiny_policy
 
 FAMILY = "point-goal"
 HORIZON = 50  # point-goal.toml
@@ -26,20 +23,7 @@ HORIZON = 50  # point-goal.toml
 
 def write_checkpoint(run_dir: Path, algo: str, family: str = FAMILY, seed: int = 0) -> Path:
     """A loadable checkpoint of an untrained ``algo`` policy (random biases: it moves)."""
-    algorithm = get_algorithm(algo)
-    config = TrainConfig(family=family, algo=algo, hidden_sizes=[16, 16], gru_hidden=16)
-    obs_dim = make(family).observation_space.shape[0]
-    if algorithm.uses_task_features:
-        obs_dim += get_family(family).feature_dim
-    spec = {"class": algorithm.policy_class,
-            "kwargs": algorithm.policy_kwargs(config, obs_dim, get_family(family).model.nu)}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        module = build_policy(spec)
-        module.actor[-1].weight.mul_(100.0)
-        for name, value in module.named_parameters():
-            if name.endswith("bias"):
-                value.normal_(0.0, 0.5)
+    module, spec, config = tiny_policy(algo, family, seed)
     checkpoint.save_config(run_dir, config, spec)
     checkpoint.save_state(run_dir, {"policy": module.state_dict()},
                           {"family": family, "algo": algo, "steps": 0})

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
+from robo_meta.adaptive import TrainedPolicy
+from robo_meta.algos import get_algorithm
 from robo_meta.policies import (
     GaussianActorCritic,
     RecurrentActorCritic,
@@ -12,19 +15,7 @@ from robo_meta.policies import (
     build_policy,
 )
 
-from robo_meta.adaptive import TrainedPolicy
-from robo_meta.algos import get_algorithm
-
 OBS, ACT = 5, 2
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny ops on a shared 2-core machine: a second intra-op thread only adds waiting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _recurrent(seed: int = 0) -> RecurrentActorCritic:

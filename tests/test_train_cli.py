@@ -19,14 +19,6 @@ TINY = ["--family", "point-goal", "--algo", "dr", "--num-envs", "8", "--rollout-
 UPDATES_PER_ROLLOUT = 2 * 2  # epochs x minibatches
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _main(argv: list[str]) -> int:
     """Exit status of ``robo-meta ARGV``, whether main returns it or argparse exits."""
     try:

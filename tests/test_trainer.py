@@ -8,28 +8,19 @@ import os
 import numpy as np
 import pytest
 import torch
-from robo_meta.envs import get_family
-from robo_meta.policies import build_policy
 
 import robo_meta
 from robo_meta import checkpoint, io
 from robo_meta.adaptive import TrainedPolicy
 from robo_meta.algos import get_algorithm
 from robo_meta.config import TrainConfig
+from robo_meta.envs import get_family
 from robo_meta.evaluation import run_trials
+from robo_meta.policies import build_policy
 from robo_meta.ppo import gaussian_logprob
 from robo_meta.trainer import ReturnScaler, Trainer
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny networks on a shared 2-core machine: extra intra-op threads only add waiting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _config(**overrides) -> TrainConfig:
