@@ -1,12 +1,102 @@
-"""``robo-meta demo`` (not yet implemented)."""
+"""``robo-meta demo``: render one trial of a policy adapting on one task (see ``robo_meta.demo``).
+
+Writes an mp4 with an overlay per frame (episode k/K, return so far, earlier returns, task
+parameters, policy), or opens MuJoCo's viewer with ``--viewer``. ``MUJOCO_GL`` defaults to
+``egl`` here, before any renderer exists, since demos are meant to run headless.
+"""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
+from robo_meta.envs import get_family
+from robo_meta.envs.errors import RoboMetaError
+
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "demo", help="render a policy adapting over one trial (video or viewer)",
+        description="Run one trial (K episodes on one task, the policy adapting) and write it "
+                    "as an mp4 with an overlay per frame, or show it in MuJoCo's viewer. "
+                    "Rendering is offscreen: MUJOCO_GL defaults to egl (osmesa: software).",
+    )
+    parser.add_argument("--policy", required=True,
+                        help="checkpoint directory, pretrained:NAME, sb3:FILE.zip, random or zero")
+    parser.add_argument("--family", help="task family (default: the policy's family)")
+    parser.add_argument("--task", default="test:0",
+                        help="test:I, ood:I or FILE.json#I (default test:0)")
+    parser.add_argument("--episodes", type=int, default=3, help="episodes per trial K (default 3)")
+    parser.add_argument("--video", type=Path,
+                        help="output .mp4 (default videos/POLICY-FAMILY-TASK.mp4)")
+    parser.add_argument("--width", type=int, default=480,
+                        help="frame width per policy, even (default 480)")
+    parser.add_argument("--height", type=int, default=360,
+                        help="frame height, even (default 360)")
+    parser.add_argument("--fps", type=float,
+                        help="frames per second (default: the env's, i.e. real time)")
+    parser.add_argument("--compare", metavar="POLICY",
+                        help="a second policy, shown on the right on the same task and seed")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the env resets and of the random policy (default 0)")
+    parser.add_argument("--viewer", action="store_true",
+                        help="open MuJoCo's interactive viewer instead of writing a video")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
-    raise SystemExit("robo-meta demo: not implemented yet")
+def _check_args(args: argparse.Namespace) -> None:
+    if args.episodes <= 0:
+        raise RoboMetaError(f"--episodes must be positive, got {args.episodes}")
+    if args.fps is not None and args.fps <= 0:
+        raise RoboMetaError(f"--fps must be positive, got {args.fps}")
+    if args.video is not None and args.video.suffix.lower() != ".mp4":
+        raise RoboMetaError(f"--video {args.video}: the demo writes .mp4 files")
+    if args.viewer and (args.compare or args.video):
+        raise RoboMetaError("--viewer shows one policy live: drop --compare and --video")
+
+
+def run(args: argparse.Namespace) -> int:
+    from robo_meta import demo
+
+    _check_args(args)
+    ref = demo.parse_task_ref(args.task)
+    if args.viewer:
+        demo.require_display()  # before loading anything heavy
+    family = args.family
+    if family is None and ref.path is not None and args.policy in ("random", "zero"):
+        family = demo.file_task(ref).family  # the tasks file says which family
+
+    from robo_meta.adaptive import load_policy
+    from robo_meta.device import resolve_device
+
+    device = resolve_device(args.device)
+    policy = load_policy(args.policy, device=device, family=family, seed=args.seed)
+    family = family or policy.family
+    if family is None:
+        raise RoboMetaError(f"cannot tell the family of {args.policy}: give --family")
+    family = get_family(family).name if not family.endswith(".toml") else family
+    policies = [policy]
+    if args.compare:
+        policies.append(load_policy(args.compare, device=device, family=family, seed=args.seed))
+    task = demo.resolve_task(ref, family)
+    family_name = get_family(family).name
+    print(f"task {args.task} of {family_name}: {task.short()}")
+
+    if args.viewer:
+        result = demo.view_demo(policy, family, task, args.episodes, args.seed)
+    else:
+        names = "-vs-".join(p.name for p in policies)
+        video = args.video or Path("videos") / f"{names}-{family_name}-{ref.label}.mp4"
+        demo.select_gl_backend()
+        result = demo.record_demo(policies, family, task, video, episodes=args.episodes,
+                                  seed=args.seed, width=args.width, height=args.height,
+                                  fps=args.fps)
+    width = max(len(name) for name in result.names)
+    for name, returns in zip(result.names, result.returns, strict=True):
+        print(f"{name:<{width}}  returns per episode: "
+              + "  ".join(f"{r:9.2f}" for r in returns))
+    if result.video is not None:
+        print(f"video: {result.video} ({result.frames} frames, {result.size[0]}x"
+              f"{result.size[1]}, {result.fps:g} fps)")
+    return 0
