@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gymnasium
 
+import robo_meta.envs._mujoco  # noqa: F401  (first: imports mujoco whatever MUJOCO_GL says)
 from robo_meta.envs.env import RoboMetaEnv
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.envs.family import Family, families, get_family
