@@ -178,7 +178,7 @@ def _tasks_file(tmp_path: Path, family: str = FAMILY, count: int = 2) -> Path:
     (["--policy", "random", "--family", "no-such-family"], "unknown family"),
     (["--policy", "random", "--family", FAMILY, "--episodes", "0"], "--episodes must be positive"),
     (["--policy", "random", "--family", FAMILY, "--width", "63"], "positive even numbers"),
-    (["--policy", "random", "--family", FAMILY, "--width", "1280"], "offscreen framebuffer"),
+    (["--policy", "random", "--family", FAMILY, "--width", "2560"], "offscreen framebuffer"),
     (["--policy", "random", "--family", FAMILY, "--compare", "{rl2}", "--family", "ant-goal"],
      "trained on family 'point-goal', not 'ant-goal'"),
     (["--policy", "random", "--family", FAMILY, "--viewer", "--compare", "zero"],
