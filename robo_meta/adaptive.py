@@ -27,7 +27,7 @@ from robo_meta import policies as policies_package
 from robo_meta.algos import Algorithm, get_algorithm
 from robo_meta.device import resolve_device
 from robo_meta.envs import get_family
-from robo_meta.envs.errors import RoboMetaError, did_you_mean
+from robo_meta.envs.errors import RoboMetaError, did_you_mean, one_line
 from robo_meta.policies import build_policy
 
 # policies/pretrained in the repository; robo_meta/policies/pretrained once installed
@@ -217,11 +217,6 @@ class SB3Policy(_PredictMixin):
         pass
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else text
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def pretrained_names() -> list[str]:
     if not PRETRAINED_DIR.is_dir():
         return []
@@ -260,7 +255,7 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
         if unreadable in message:
             message = (message[:message.index(unreadable) + len(unreadable)]
                        + " (damaged, or not a state dict saved by robo_meta)")
-        raise RoboMetaError(_one_line(message)) from None
+        raise RoboMetaError(one_line(message)) from None
     try:
         algorithm = get_algorithm(config["train"]["algo"])
         trained_family = str(config["train"]["family"])
@@ -275,7 +270,7 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
         detail = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
         raise RoboMetaError(
             f"corrupt checkpoint {source}: state.pt does not fit the network of config.json"
-            + (f" ({_one_line(detail[0])})" if detail else "")
+            + (f" ({one_line(detail[0])})" if detail else "")
         ) from None
     if family is not None and get_family(family).name != get_family(trained_family).name:
         raise RoboMetaError(

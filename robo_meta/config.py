@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robo_meta import io
 from robo_meta.envs.errors import RoboMetaError
 
 ALGORITHMS = ("dr", "oracle", "rl2")
@@ -114,12 +114,7 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
-        try:
-            data = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise RoboMetaError(f"cannot read config {path}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise RoboMetaError(f"config {path} is not valid JSON: {exc}") from None
+        data = io.read_json(path, "config")
         if not isinstance(data, dict):
             raise RoboMetaError(f"config {path} must hold a JSON object")
         return cls.from_dict(data)

@@ -52,7 +52,7 @@ import numpy as np
 
 from robo_meta.adaptive import AdaptivePolicy
 from robo_meta.envs import RoboMetaEnv, Task, get_family, make
-from robo_meta.envs.errors import RoboMetaError
+from robo_meta.envs.errors import RoboMetaError, one_line
 from robo_meta.io import atomic_path
 
 GL_HINT = "set MUJOCO_GL=egl (GPU or Mesa EGL) or MUJOCO_GL=osmesa (software rendering)"
@@ -136,13 +136,8 @@ def select_gl_backend() -> str:
             importlib.reload(gl_context)
         except Exception as exc:  # an unknown value raises RuntimeError; a broken library, others
             raise RoboMetaError(f"no rendering backend: MUJOCO_GL={backend!r} is unusable "
-                                f"({_one_line(exc)}); {GL_HINT}") from None
+                                f"({one_line(exc)}); {GL_HINT}") from None
     return backend
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:160]
 
 
 # -- one policy's side of the demo ---------------------------------------------------------------
@@ -207,7 +202,7 @@ def _make_runs(policies: Sequence[AdaptivePolicy], family: str, task: Task, seed
                 runs[0].env.render()
         except Exception as exc:  # EGL/OSMesa/GLFW failures raise many types
             raise RoboMetaError(f"no rendering backend (MUJOCO_GL={os.environ.get('MUJOCO_GL')}"
-                                f"): {_one_line(exc)}; {GL_HINT}") from None
+                                f"): {one_line(exc)}; {GL_HINT}") from None
     return runs
 
 
@@ -350,7 +345,7 @@ def view_demo(policy: AdaptivePolicy, family: str, task: Task, episodes: int = 3
     try:
         viewer = mujoco.viewer.launch_passive(model, data)
     except Exception as exc:
-        raise RoboMetaError(f"cannot open MuJoCo's viewer ({_one_line(exc)}); it needs a "
+        raise RoboMetaError(f"cannot open MuJoCo's viewer ({one_line(exc)}); it needs a "
                             "working display (on macOS, run under mjpython)") from None
     with viewer, single_torch_thread():
         episode = -1

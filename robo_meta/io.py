@@ -32,6 +32,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def read_json(path: str | Path, what: str) -> Any:
+    """Parse JSON file ``path``; an unreadable or invalid file is a one-line RoboMetaError."""
+    from robo_meta.envs.errors import RoboMetaError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise RoboMetaError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RoboMetaError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

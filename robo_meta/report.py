@@ -101,12 +101,7 @@ def write_report(report: dict[str, Any], json_path: Path, png_path: Path) -> Non
 def load_report(path: str | Path) -> dict[str, Any]:
     """A report written by ``robo-meta evaluate``; anything else is a clear error."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise RoboMetaError(f"cannot read report {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RoboMetaError(f"report {path} is not valid JSON: {exc}") from None
+    data = io.read_json(path, "report")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise RoboMetaError(f"{path} is not a robo-meta evaluate report (format {FORMAT})")
     summary = data.get("summary", {})

@@ -9,10 +9,10 @@ the same report, byte for byte.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
+from robo_meta import io
 from robo_meta.envs import Task, get_family
 from robo_meta.envs.errors import RoboMetaError
 
@@ -63,12 +63,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def read_tasks_file(path: Path) -> list[Task]:
     """The tasks of a JSON file holding a list of ``Task.to_dict()`` objects."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise RoboMetaError(f"cannot read tasks file {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RoboMetaError(f"tasks file {path} is not valid JSON: {exc}") from None
+    data = io.read_json(path, "tasks file")
     if not isinstance(data, list) or not data:
         raise RoboMetaError(f"tasks file {path} must hold a non-empty JSON list of tasks")
     tasks = []
