@@ -312,8 +312,17 @@ def _mean(values) -> float | None:
 
 
 def _device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model and count (recorded in meta.json and the cards)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    import os
     import platform
 
-    return platform.processor() or platform.machine()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model} ({os.cpu_count()} CPUs)"
