@@ -186,11 +186,11 @@ class Trainer:
             self.obs, reward, terminated, truncated, info = self.env.step(action_np)
             done = terminated | truncated
             self.trial_start = info["trial_start"]
-            rewards[t] = self.scaler(reward, self.trial_start)
             # Returns run on across time limits inside a trial (the next episode continues the
             # trial) but stop at a termination: a fall must cost the future, not buy a fresh
             # episode worth as much as the rest of this one.
             trial_end[t] = self.trial_start | terminated
+            rewards[t] = self.scaler(reward, trial_end[t])  # the same returns the GAE sees
             cut = truncated & ~terminated & self.trial_start  # time limit at a trial's end
             if cut.any():
                 bootstrap[t] = self._final_values(info, cut, action, reward, done)
