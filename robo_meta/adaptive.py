@@ -217,6 +217,14 @@ class SB3Policy(_PredictMixin):
         pass
 
 
+def check_observations(policy: AdaptivePolicy, family: str, obs_dim: int) -> None:
+    """Raise if ``policy`` was built for observations of another size than ``family`` gives."""
+    expected = getattr(policy, "obs_dim", None)
+    if expected is not None and expected != obs_dim:
+        raise RoboMetaError(f"policy {policy.name!r} expects {expected} observations; "
+                            f"family {family} gives {obs_dim}")
+
+
 def pretrained_names() -> list[str]:
     if not PRETRAINED_DIR.is_dir():
         return []

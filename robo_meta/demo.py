@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robo_meta.adaptive import AdaptivePolicy
+from robo_meta.adaptive import AdaptivePolicy, check_observations
 from robo_meta.envs import RoboMetaEnv, Task, get_family, make
 from robo_meta.envs.errors import RoboMetaError, one_line
 from robo_meta.io import atomic_path
@@ -189,10 +189,7 @@ def _make_runs(policies: Sequence[AdaptivePolicy], family: str, task: Task, seed
     runs = []
     for policy in policies:
         env = make(family, task=task, **({"render_mode": "rgb_array", **render} if render else {}))
-        expected = getattr(policy, "obs_dim", None)
-        if expected is not None and expected != env.observation_space.shape[0]:
-            raise RoboMetaError(f"policy {policy.name!r} expects {expected} observations; "
-                                f"family {env.family.name} gives {env.observation_space.shape[0]}")
+        check_observations(policy, env.family.name, env.observation_space.shape[0])
         runs.append(_Run(policy, env))
     if render:  # create the renderer now, before any file is opened
         runs[0].env.reset(seed=seed)

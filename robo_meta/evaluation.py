@@ -16,7 +16,7 @@ import numpy as np
 import scipy.stats
 import torch
 
-from robo_meta.adaptive import AdaptivePolicy
+from robo_meta.adaptive import AdaptivePolicy, check_observations
 from robo_meta.envs import Task, get_family, make_vec
 from robo_meta.envs.errors import RoboMetaError
 
@@ -89,13 +89,11 @@ def _run_chunk(policy, fam, tasks, episodes, seed, threads, deterministic, out_r
     returns, lengths, success = out
     n = len(tasks)
     env = make_vec(fam, n, episodes_per_trial=episodes, tasks=tasks, nthread=threads)
-    expected = getattr(policy, "obs_dim", None)
-    if expected is not None and expected != env.sim.obs_dim:
+    try:
+        check_observations(policy, fam.name, env.sim.obs_dim)
+    except RoboMetaError:
         env.close()
-        raise RoboMetaError(
-            f"policy {policy.name!r} expects {expected} observations; family {fam.name}"
-            f" gives {env.sim.obs_dim}"
-        )
+        raise
     obs, info = env.reset(seed=seed)
     policy.reset(n, task_features=info["task_features"])
     episode = np.zeros(n, dtype=np.int64)
