@@ -174,12 +174,13 @@ class Trainer:
         for t in range(T):
             x = self._host_inputs()
             obs_t, prev_r, start = x[:, :D], x[:, D:D + 2], x[:, D + 2] > 0.5
-            mean, log_std, value, self.state = policy.step(obs_t, self.prev_action, prev_r,
-                                                           start, self.state)
+            prev_action = self.prev_action * (~start).unsqueeze(-1)  # none before a trial
+            mean, log_std, value, self.state = policy.step(obs_t, prev_action, prev_r, start,
+                                                           self.state)
             action = mean + log_std.exp() * torch.randn(mean.shape, generator=self.generator,
                                                         device=dev)
-            obs_buf[t], prev_action_buf[t], prev_reward_buf[t], start_buf[t] = obs_t, \
-                self.prev_action, prev_r, start
+            obs_buf[t], prev_action_buf[t] = obs_t, prev_action
+            prev_reward_buf[t], start_buf[t] = prev_r, start
             action_buf[t], value_buf[t] = action, value
             logp_buf[t] = gaussian_logprob(mean, log_std, action)
             action_np = action.cpu().numpy()
@@ -195,12 +196,12 @@ class Trainer:
             if cut.any():
                 bootstrap[t] = self._final_values(info, cut, action, reward, done)
             self._track_episodes(reward, done)
-            keep = torch.from_numpy(~self.trial_start).to(dev).unsqueeze(-1)
-            self.prev_action = action * keep
+            self.prev_action = action
             self.prev_reward = np.stack([reward, done], axis=1) * ~self.trial_start[:, None]
         x = self._host_inputs()
-        _, _, next_value, _ = policy.step(x[:, :D], self.prev_action, x[:, D:D + 2],
-                                          x[:, D + 2] > 0.5, self.state)
+        start = x[:, D + 2] > 0.5
+        _, _, next_value, _ = policy.step(x[:, :D], self.prev_action * (~start).unsqueeze(-1),
+                                          x[:, D:D + 2], start, self.state)
         reward_t = torch.from_numpy(rewards).to(dev) + cfg.gamma * bootstrap
         end_t = torch.from_numpy(trial_end).to(dev)
         advantages, returns = compute_gae(reward_t, value_buf, next_value, end_t, cfg.gamma,
