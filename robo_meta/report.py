@@ -32,6 +32,7 @@ import numpy as np
 from robo_meta import io
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.evaluation import TrialResults, summarize
+from robo_meta.text import table
 
 FORMAT = "robo_meta.report/1"
 CI_METHOD = "95% Student-t over tasks (seeds averaged within a task)"
@@ -123,19 +124,6 @@ def tasks_key(report: dict[str, Any]) -> str:
 
 
 # -- terminal tables -----------------------------------------------------------------------------
-def table(rows: list[list[str]], header: list[str], left: int = 1) -> str:
-    """A plain-text table: the first ``left`` columns left-aligned, the others right-aligned."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        parts = [str(c).ljust(w) if i < left else str(c).rjust(w)
-                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths),
-                      *(line(r) for r in rows)])
-
-
 def summary_table(report: dict[str, Any]) -> str:
     """Episode index, mean return, ± 95 % CI and success rate (where defined)."""
     summary = report["summary"]
@@ -283,7 +271,7 @@ def compare_tables(reports: Sequence[dict[str, Any]], names: Sequence[str],
         rows = [_pad([n, *[f"{v:.3f}" for v in r["summary"]["success_rate"]]], episodes + 1)
                 for n, r in with_success]
         parts += ["", "success rate",
-                  table(rows, ["report", *[f"ep {k}" for k in range(1, episodes + 1)]])]
+                  table(rows, ["report", *[f"ep {k}" for k in range(1, episodes + 1)]], left=1)]
     for group in groups:
         parts += ["", f"normalized score on {group['where']}: "
                       f"(R_k - R_dr,k) / (R_oracle,k - R_dr,k); dr = {names[group['dr']]} (0), "
@@ -293,7 +281,7 @@ def compare_tables(reports: Sequence[dict[str, Any]], names: Sequence[str],
             continue
         rows = [_pad([names[i], *[_show(v) for v in scores]], episodes + 1)
                 for i, scores in group["scores"].items()]
-        parts.append(table(rows, ["report", *[f"ep {k}" for k in range(1, episodes + 1)]]))
+        parts.append(table(rows, ["report", *[f"ep {k}" for k in range(1, episodes + 1)]], left=1))
     return "\n".join(parts)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from robo_meta import envs
+from robo_meta.text import table
 
 
 def add_parser(subparsers) -> None:
@@ -12,16 +13,6 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="also print each parameter's train and ood distributions")
     parser.set_defaults(run=run)
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    """A plain-text table with aligned columns."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-              for r in rows]
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:

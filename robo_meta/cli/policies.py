@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("no pretrained policies are installed")
         return 0
-    from robo_meta.cli.families import table
+    from robo_meta.text import table
 
     print(table([[r["name"], r["family"], r["algo"], f"{r['steps']:,}", r["device"],
                   " ".join(f"{v:.1f}" for v in r["test_return"])] for r in rows],
