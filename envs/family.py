@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from collections.abc import Sequence
@@ -40,7 +41,7 @@ class Family:
 
     def __init__(self, spec: FamilySpec):
         self.spec = spec
-        self.robot: Robot = get_robot(spec.robot)
+        self.robot: Robot = self._robot(spec)
         self.model = _compile(str(self.robot.path))
         self._params = {p.name: p for p in spec.params}
         self.sizes = {p.name: self._size(p) for p in spec.params}
@@ -60,6 +61,23 @@ class Family:
 
     def __repr__(self) -> str:
         return f"Family({self.name!r}, robot={self.robot.name!r}, task={self.spec.task!r})"
+
+    @property
+    def terminates(self) -> bool:
+        """Whether an episode ends early when the robot leaves its healthy range."""
+        return self.robot.terminate_when_unhealthy
+
+    @staticmethod
+    def _robot(spec: FamilySpec) -> Robot:
+        robot = get_robot(spec.robot)
+        if spec.terminate_when_unhealthy is None:
+            return robot
+        if spec.terminate_when_unhealthy and not robot.has_health_check:
+            raise RoboMetaError(
+                f"malformed family spec {spec.source}: terminate_when_unhealthy: the"
+                f" {robot.name} robot has no healthy range, so it cannot terminate"
+            )
+        return dataclasses.replace(robot, terminate_when_unhealthy=spec.terminate_when_unhealthy)
 
     def _size(self, param: ParamSpec) -> int:
         if param.per is not None:

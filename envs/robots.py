@@ -47,6 +47,12 @@ class Robot:
     def path(self) -> Path:
         return ASSETS / self.asset
 
+    @property
+    def has_health_check(self) -> bool:
+        """Whether ``healthy`` can ever be False (a height, pitch or state range)."""
+        return (self.z_index is not None or self.angle_index is not None
+                or self.healthy_state is not None)
+
     def observe(self, qpos: np.ndarray, qvel: np.ndarray, include_xy: bool) -> np.ndarray:
         """(n, obs_dim) float64: qpos (root position hidden unless include_xy), then qvel."""
         if self.qvel_clip is not None:

@@ -19,6 +19,12 @@ what it acts on, and the fixed ``test`` / ``ood`` splits. Example (``cheetah-vel
     test = { count = 40, seed = 1001 }
     ood = { count = 40, seed = 2001 }
 
+``terminate_when_unhealthy`` (optional, true | false) overrides the robot's default (Gymnasium's:
+the hopper, walker and ant end an episode when they leave their healthy height/pitch range; the
+half-cheetah and point mass have no such range and never terminate). Where a step's reward can
+be negative, termination lets a policy end a bad episode early, so a family that terminates
+must pay a healthy robot at rest at least zero per step (tests/test_envs_rewards.py checks it).
+
 Parameter keys: ``distribution`` (uniform | log_uniform | choice | disk), ``train`` and
 optional ``ood`` (an interval, a list of intervals, a list of values for choice, or
 ``{radius = [lo, hi], angle_deg = [lo, hi]}`` for disk), ``base`` (log_uniform: ranges are
@@ -94,6 +100,8 @@ class FamilySpec:
     reward: dict[str, float] = field(default_factory=dict)
     include_xy: bool = False
     reset_noise: float | None = None
+    #: None: the robot's default (``Robot.terminate_when_unhealthy``)
+    terminate_when_unhealthy: bool | None = None
     source: str = ""
 
 
@@ -232,7 +240,7 @@ def parse_spec(text: str, source: str) -> FamilySpec:
     reader = _Reader(source, table)
     reader.check_keys(
         {"name", "robot", "task", "horizon", "frame_skip", "description", "params", "splits",
-         "reward", "observation", "reset_noise"}
+         "reward", "observation", "reset_noise", "terminate_when_unhealthy"}
     )
     task = reader.get("task", str)
     if task not in TASK_KINDS:
@@ -268,6 +276,7 @@ def parse_spec(text: str, source: str) -> FamilySpec:
         reward={k: float(v) for k, v in reward.items()},
         include_xy=observation.get("include_xy", bool, False),
         reset_noise=reader.get("reset_noise", float, None),
+        terminate_when_unhealthy=reader.get("terminate_when_unhealthy", bool, None),
         source=source,
     )
 
