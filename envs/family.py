@@ -35,8 +35,9 @@ def _compile(path: str) -> mujoco.MjModel:
 class Family:
     """A distribution over tasks for one robot, declared by a ``FamilySpec``.
 
-    ``sample_tasks(n, seed)`` draws from the train distribution; ``tasks("test" | "ood")``
-    returns the fixed held-out sets, identical on every machine (seeded PCG64).
+    ``sample_tasks(n, seed)`` draws from the train distribution; ``tasks("val" | "test" |
+    "ood")`` returns the fixed sets, identical on every machine (seeded PCG64). ``robot`` is
+    the robot as this family uses it: the spec's ``terminate_when_unhealthy`` applied.
     """
 
     def __init__(self, spec: FamilySpec):
@@ -133,7 +134,14 @@ class Family:
             self.rows(param)  # raises on a bad select
         for split, spec in self.spec.splits.items():
             if spec.count is None:
-                self._explicit(split)  # validates explicit values and grids at load time
+                tasks = self._explicit(split)  # validates explicit values and grids at load time
+                outside = [t for t in tasks if split == "val" and not self.in_train(t)]
+                if outside:
+                    raise RoboMetaError(
+                        f"malformed family spec {self.spec.source}: splits.val:"
+                        f" {outside[0].as_dict()} is outside the train distribution"
+                        " (val tasks come from the distribution trained on)"
+                    )
 
     # -- tasks ---------------------------------------------------------------------------------
     def sample_tasks(self, n: int, seed: int | np.random.Generator | None = None) -> list[Task]:
@@ -161,7 +169,8 @@ class Family:
         return split == "train" or split in self.spec.splits
 
     def tasks(self, split: str) -> list[Task]:
-        """The fixed task set of ``split`` ("test" or "ood")."""
+        """The fixed task set of ``split``: "val" (train distribution, for checks during
+        training), "test" (held out, final reports only) or "ood" (outside the train ranges)."""
         if split not in self._splits:
             spec = self.spec.splits.get(split)
             if spec is None:

@@ -1,8 +1,9 @@
 """Family specs: the declarative TOML files in ``families/`` and the code that reads them.
 
 A spec says everything that makes a family: the robot (MJCF model), the task kind (reward),
-horizon and frame skip, each randomized parameter with its train and ood distributions and
-what it acts on, and the fixed ``test`` / ``ood`` splits. Example (``cheetah-vel.toml``)::
+horizon and frame skip, whether the robot's episode ends when it leaves its healthy range,
+each randomized parameter with its train and ood distributions and what it acts on, and the
+fixed ``val`` / ``test`` / ``ood`` splits. Example (``cheetah-vel.toml``)::
 
     name = "cheetah-vel"
     robot = "half_cheetah"
@@ -16,6 +17,7 @@ what it acts on, and the fixed ``test`` / ``ood`` splits. Example (``cheetah-vel
     ood = [2.0, 3.0]
 
     [splits]
+    val = { count = 20, seed = 3001 }
     test = { count = 40, seed = 1001 }
     ood = { count = 40, seed = 2001 }
 
@@ -33,7 +35,11 @@ body aside), and ``apply``: ``{field = "body_mass", mode = "scale" | "add" | "se
 select = "torso"}`` for a model field, ``{effect = "cripple_leg"}`` for a named effect, or absent
 for parameters only the reward reads (goals, target velocities).
 Split keys: ``count`` + ``seed`` (sampled), ``values`` (explicit list of tasks) or ``grid``
-(the product of per-parameter value lists).
+(the product of per-parameter value lists). ``test`` is required. ``val`` (tasks from the train
+distribution for progress checks and model selection during training; ``test`` is for final
+reports only) defaults to ``{count = 20, seed = 3001}`` where a spec omits it; a sampled ``val``
+must not share ``test``'s seed, and explicit ``val`` tasks must lie in the train distribution.
+``test`` and ``val`` are sampled from the train distribution, ``ood`` from the ood one.
 """
 
 from __future__ import annotations
@@ -51,7 +57,9 @@ PER_KINDS = ("body", "geom", "dof", "actuator")
 APPLY_MODES = ("scale", "add", "set")
 EFFECTS = ("cripple_leg",)
 TASK_KINDS = ("goal", "velocity", "direction", "direction_2d", "forward")
-SPLITS = ("test", "ood")
+SPLITS = ("val", "test", "ood")
+#: the val split of a spec that declares none
+DEFAULT_VAL = {"count": 20, "seed": 3001}
 
 
 @dataclass(frozen=True)
@@ -251,9 +259,16 @@ def parse_spec(text: str, source: str) -> FamilySpec:
     splits = reader.get("splits", dict, {})
     unknown = set(splits) - set(SPLITS)
     if unknown:
-        raise reader.fail(f"splits.{sorted(unknown)[0]}", "unknown split (known: test, ood)")
+        raise reader.fail(f"splits.{sorted(unknown)[0]}",
+                          f"unknown split (known: {', '.join(SPLITS)})")
     if "test" not in splits:
         raise reader.fail("splits.test", "missing")
+    splits = {"val": DEFAULT_VAL, **splits}
+    val, test = splits["val"], splits["test"]
+    if (isinstance(val, dict) and isinstance(test, dict) and "seed" in val
+            and val.get("seed") == test.get("seed") and "count" in test):
+        raise reader.fail("splits.val.seed", f"{val['seed']} is test's seed too: val would"
+                          " repeat test's tasks (give val its own seed)")
     reward = reader.get("reward", dict, {})
     for key, value in reward.items():
         if not isinstance(value, int | float) or isinstance(value, bool):

@@ -114,6 +114,9 @@ def test_valid_spec_file_loads(tmp_path):
     family = envs.get_family(str(path))
     assert family.name == "my-cheetah"
     assert len(family.tasks("test")) == 4
+    val = family.tasks("val")  # a spec without val gets 20 train tasks of its own
+    assert len(val) == 20 and not set(val) & set(family.tasks("test"))
+    assert not family.terminates  # the half-cheetah's default
     env = envs.make(str(path))
     env.reset(seed=0)
     assert env.step(env.action_space.sample())[0].shape == env.observation_space.shape
@@ -129,7 +132,17 @@ def test_valid_spec_file_loads(tmp_path):
     (lambda s: s.replace('"forward"', '"backflip"'), r"unknown task kind 'backflip'"),
     (lambda s: s.replace('mode = "scale"', 'mode = "double"'), r"mode: must be one of"),
     (lambda s: s.replace("count = 4", "count = 0"), r"count: must be positive"),
-    (lambda s: s.replace("test = {", "validation = {"), r"splits.validation: unknown split"),
+    (lambda s: s.replace("test = {", "validation = {"),
+     r"splits.validation: unknown split \(known: val, test, ood\)"),
+    (lambda s: s.replace("frame_skip = 5", "frame_skip = 5\nterminate_when_unhealthy = true"),
+     r"terminate_when_unhealthy: the half_cheetah robot has no healthy range"),
+    (lambda s: s.replace("frame_skip = 5", 'frame_skip = 5\nterminate_when_unhealthy = "no"'),
+     r"terminate_when_unhealthy: expected bool"),
+    (lambda s: s.replace("test = {", "val = { count = 3, seed = 1 }\ntest = {"),
+     r"splits.val.seed: 1 is test's seed too"),
+    (lambda s: s.replace("train = [0.5, 1.5]", "train = [0.5, 1.5]\nood = [1.5, 2.0]").replace(
+        "test = {", "val = { values = [{ torso_mass_scale = 1.8 }] }\ntest = {"),
+     r"splits.val: \{'torso_mass_scale': 1.8\} is outside the train distribution"),
     (lambda s: s.replace("frame_skip = 5", "frame_skip = 5.5"), r"frame_skip: expected int"),
 ])
 def test_malformed_spec_files_are_rejected(tmp_path, edit, message):

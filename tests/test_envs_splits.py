@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -12,21 +13,22 @@ import numpy as np
 import pytest
 
 from robo_meta import envs
+from robo_meta.envs.distributions import Choice
 
 FAMILIES = envs.families()
 
-# (test, ood) sizes as declared in envs/families/*.toml; None: the family has no ood split
+# (val, test, ood) sizes as declared in envs/families/*.toml; None: the family has no ood split
 SPLIT_SIZES = {
-    "ant-crippled": (12, 4),
-    "ant-dir": (40, None),
-    "ant-goal": (40, 40),
-    "cheetah-dir": (2, None),
-    "cheetah-motor": (40, 40),
-    "cheetah-params": (10, 10),
-    "cheetah-vel": (40, 40),
-    "hopper-params": (10, 10),
-    "point-goal": (40, 40),
-    "walker-params": (10, 10),
+    "ant-crippled": (9, 12, 4),
+    "ant-dir": (20, 40, None),
+    "ant-goal": (20, 40, 40),
+    "cheetah-dir": (2, 2, None),
+    "cheetah-motor": (20, 40, 40),
+    "cheetah-params": (20, 50, 50),
+    "cheetah-vel": (20, 40, 40),
+    "hopper-params": (20, 50, 50),
+    "point-goal": (20, 40, 40),
+    "walker-params": (20, 50, 50),
 }
 
 
@@ -34,15 +36,16 @@ def _all_splits() -> dict:
     """Family -> split -> tasks as JSON-ready dicts."""
     return {
         name: {split: [t.to_dict() for t in envs.get_family(name).tasks(split)]
-               for split in ("test", "ood") if envs.get_family(name).has_split(split)}
+               for split in ("val", "test", "ood") if envs.get_family(name).has_split(split)}
         for name in FAMILIES
     }
 
 
 def test_every_family_has_its_declared_split_sizes():
     assert sorted(SPLIT_SIZES) == sorted(FAMILIES)
-    for name, (n_test, n_ood) in SPLIT_SIZES.items():
+    for name, (n_val, n_test, n_ood) in SPLIT_SIZES.items():
         family = envs.get_family(name)
+        assert len(family.tasks("val")) == n_val, name
         assert len(family.tasks("test")) == n_test, name
         if n_ood is None:
             assert not family.has_split("ood")
@@ -81,6 +84,42 @@ def test_test_tasks_are_in_train_and_ood_tasks_are_outside(name):
             assert not family.in_train(task), task
 
 
+def _finite_train_support(family) -> set | None:
+    """Every task of a train distribution of scalar choices; None if it has more."""
+    choices = []
+    for param in family.params:
+        if not isinstance(param.train, Choice) or param.per is not None:
+            return None
+        choices.append([(param.name, v) for v in param.train.values])
+    return {envs.Task.make(family.name, dict(combo)) for combo in itertools.product(*choices)}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_val_tasks_come_from_train_and_are_not_test_or_ood(name):
+    family = envs.get_family(name)
+    val, test = family.tasks("val"), family.tasks("test")
+    assert val and len(set(val)) == len(val)
+    for task in val:
+        assert family.validate(task) is task
+        assert family.in_train(task), task
+    if family.has_split("ood"):
+        assert not set(val) & set(family.tasks("ood"))
+    support = _finite_train_support(family)
+    if support is not None and support <= set(test):
+        # test already holds every train task (cheetah-dir: two directions), so val can only
+        # repeat them; the spec must say so
+        assert set(val) == support
+        assert "val cannot be distinct from test" in Path(family.spec.source).read_text()
+    else:
+        assert not set(val) & set(test)
+
+
+def test_only_cheetah_dir_has_a_val_split_equal_to_test():
+    same = [name for name in FAMILIES if set(envs.get_family(name).tasks("val"))
+            & set(envs.get_family(name).tasks("test"))]
+    assert same == ["cheetah-dir"]
+
+
 def test_ant_crippled_splits_are_the_grids():
     family = envs.get_family("ant-crippled")
     strengths = {0.0, 0.1, 0.2, 0.3}
@@ -88,6 +127,8 @@ def test_ant_crippled_splits_are_the_grids():
     assert test == {(leg, s) for leg in (0.0, 1.0, 2.0) for s in strengths}
     ood = {(t["crippled_leg"], t["crippled_strength"]) for t in family.tasks("ood")}
     assert ood == {(3.0, s) for s in strengths}
+    val = {(t["crippled_leg"], t["crippled_strength"]) for t in family.tasks("val")}
+    assert val == {(leg, s) for leg in (0.0, 1.0, 2.0) for s in (0.05, 0.15, 0.25)}
 
 
 def test_tasks_returns_a_copy():

@@ -27,8 +27,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--policy", required=True,
                         help="checkpoint directory, pretrained:NAME, sb3:FILE.zip, random or zero")
     parser.add_argument("--family", help="task family (default: the policy's family)")
-    parser.add_argument("--split", help="test (default), ood or train (--train-tasks samples "
-                                        "from the training distribution with --seed)")
+    parser.add_argument("--split", help="test (default: final reports), val (for checks during "
+                                        "training), ood or train (--train-tasks samples from "
+                                        "the training distribution with --seed)")
     parser.add_argument("--tasks-file", type=Path,
                         help="JSON list of Task.to_dict() objects, instead of a split")
     parser.add_argument("--train-tasks", type=int, default=40,

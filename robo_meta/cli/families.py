@@ -23,14 +23,16 @@ def run(args: argparse.Namespace) -> int:
             f"{p.name}[{family.sizes[p.name]}]" if p.per else p.name for p in family.params
         )
         counts = [str(len(family.tasks(s))) if family.has_split(s) else "-"
-                  for s in ("test", "ood")]
+                  for s in ("val", "test", "ood")]
         rows.append([name, family.robot.name, family.spec.task, params, *counts])
-    print(table(rows, ["family", "robot", "task", "randomized parameters", "test", "ood"]))
+    print(table(rows, ["family", "robot", "task", "randomized parameters", "val", "test",
+                                "ood"]))
     if args.verbose:
         for name in envs.families():
             family = envs.get_family(name)
             print(f"\n{name}: {family.spec.description}")
-            print(f"  horizon {family.spec.horizon}, frame skip {family.spec.frame_skip}")
+            ends = "ends when unhealthy" if family.terminates else "never terminates early"
+            print(f"  horizon {family.spec.horizon}, frame skip {family.spec.frame_skip}, {ends}")
             for p in family.params:
                 ood = f"; ood {p.ood.describe()}" if p.ood else ""
                 print(f"  {p.name}: train {p.train.describe()}{ood}")
