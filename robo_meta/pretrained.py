@@ -1,7 +1,7 @@
 """Pretrained policies: small checkpoints in ``policies/pretrained/<name>/`` with a card.
 
 A pretrained directory is a checkpoint (``config.json``, ``state.pt``, ``meta.json``) whose
-``state.pt`` keeps only the policy (no optimizer: it is for inference, not ``--resume``), plus
+``state.pt`` keeps only the networks (no optimizer: it is for inference, not ``--resume``), plus
 ``card.md``: how it was trained (the exact command, steps, wall time, device) and its
 ``robo-meta evaluate`` tables on the family's ``test`` and ``ood`` splits. The same numbers are
 kept machine-readable in ``meta.json["evaluation"]``, so a test can re-run the evaluation and
@@ -57,22 +57,58 @@ def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: 
     with tempfile.TemporaryDirectory(dir=root, prefix=f".tmp-{name}-") as tmp:
         staging = Path(tmp) / name
         staging.mkdir()
-        shutil.copy(Path(run_dir) / "config.json", staging / "config.json")
-        torch.save({"policy": state["policy"],
-                    "trainer": {"step": state["trainer"]["step"]}}, staging / "state.pt")
+        io.write_json(staging / "config.json", config)
+        torch.save({"format": checkpoint.FORMAT, "modules": state["modules"], "algorithm": {},
+                    "runner": state["runner"]}, staging / "state.pt")
         meta = {**meta, "training_command": command}
         io.write_json(staging / "meta.json", meta)
         reports = evaluate_splits(str(staging), seeds)
-        meta["evaluation"] = {split: {"episodes": EPISODES, "seeds": seeds, "seed": SEED,
-                                      **{k: r["summary"][k] for k in ("mean_return",
-                                                                      "ci95_return")}}
-                              for split, r in reports.items()}
+        meta["evaluation"] = _evaluation(reports, seeds)
         io.write_json(staging / "meta.json", meta)
         io.write_text(staging / "card.md", card(name, config, meta, reports, notes))
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     return target
+
+
+def refresh(name: str, root: Path = PRETRAINED_DIR) -> Path:
+    """Re-evaluate shipped policy ``name`` on its family's splits as they are now.
+
+    For when a family's held-out splits change: only ``meta.json["evaluation"]`` and the card's
+    tables are rewritten (same protocol and seeds per task as before, the card's notes kept);
+    the weights, ``config.json`` and the training facts stay as they are.
+    """
+    folder = root / check_name(name)
+    if not (folder / "meta.json").is_file():
+        known = ", ".join(pretrained_names()) if root == PRETRAINED_DIR else str(root)
+        raise RoboMetaError(f"no pretrained policy {name!r} (available: {known})")
+    config = io.read_json(folder / "config.json", "checkpoint config")
+    meta = io.read_json(folder / "meta.json", "checkpoint meta")
+    seeds = meta.get("evaluation", {}).get("test", {}).get("seeds", 1)
+    notes = card_notes((folder / "card.md").read_text())
+    reports = evaluate_splits(str(folder), seeds)
+    meta["evaluation"] = _evaluation(reports, seeds)
+    io.write_json(folder / "meta.json", meta)
+    io.write_text(folder / "card.md", card(name, config, meta, reports, notes))
+    return folder
+
+
+def _evaluation(reports: dict[str, dict[str, Any]], seeds: int) -> dict[str, Any]:
+    """``meta.json["evaluation"]``: the protocol and summary of each split's report."""
+    return {split: {"episodes": EPISODES, "seeds": seeds, "seed": SEED,
+                    **{k: r["summary"][k] for k in ("mean_return", "ci95_return")}}
+            for split, r in reports.items()}
+
+
+def card_notes(text: str) -> str:
+    """The free paragraph of a card written by ``card`` (between the facts and the tables)."""
+    lines = text.splitlines()
+    start = next((i + 1 for i, line in enumerate(lines) if line.startswith("- seed: ")), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join(lines[start:end]).strip()
 
 
 def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:

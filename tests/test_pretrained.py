@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -52,3 +53,40 @@ def test_card_test_table_matches_a_fresh_evaluation(name):
     assert np.all(np.abs(now - mean) <= ci), (name, now, mean, ci)
     text = (PRETRAINED_DIR / name / "card.md").read_text()
     assert f"{mean[0]:.2f}" in text  # the card's table shows the stored numbers
+
+
+def test_refresh_rewrites_only_the_evaluation_tables(tmp_path):
+    name = "cheetah-vel-dr"  # the cheapest card to re-evaluate
+    shutil.copytree(PRETRAINED_DIR / name, tmp_path / name)
+    shipped = json.loads((PRETRAINED_DIR / name / "meta.json").read_text())
+    stale = {**shipped, "evaluation": {split: {**e, "mean_return": [1.0, 2.0, 3.0]}
+                                       for split, e in shipped["evaluation"].items()}}
+    (tmp_path / name / "meta.json").write_text(json.dumps(stale))
+    card = (PRETRAINED_DIR / name / "card.md").read_text()
+    first = f"{shipped['evaluation']['test']['mean_return'][0]:.2f}"
+    assert first in card
+    (tmp_path / name / "card.md").write_text(card.replace(first, "1.00"))
+
+    assert pretrained.refresh(name, root=tmp_path) == tmp_path / name
+    meta = json.loads((tmp_path / name / "meta.json").read_text())
+    assert {k: v for k, v in meta.items() if k != "evaluation"} == {
+        k: v for k, v in shipped.items() if k != "evaluation"}
+    for split, before in shipped["evaluation"].items():
+        now = meta["evaluation"][split]
+        assert now["seeds"] == before["seeds"] and now["episodes"] == before["episodes"]
+        assert np.all(np.abs(np.array(now["mean_return"]) - before["mean_return"])
+                      <= np.array(before["ci95_return"]))
+    text = (tmp_path / name / "card.md").read_text()
+    head = card.split("## Evaluation")[0]
+    assert text.startswith(head)  # command, facts and notes kept
+    assert pretrained.card_notes(text) == pretrained.card_notes(card) != ""
+    assert f"{meta['evaluation']['test']['mean_return'][0]:.2f}" in text
+    for kept in ("state.pt", "config.json"):
+        assert (tmp_path / name / kept).read_bytes() == (PRETRAINED_DIR / name / kept).read_bytes()
+
+
+def test_refresh_of_an_unknown_policy_is_one_clear_error(tmp_path):
+    with pytest.raises(RoboMetaError, match="no pretrained policy 'hopper-params-rl3'"):
+        pretrained.refresh("hopper-params-rl3")
+    with pytest.raises(RoboMetaError, match="bad pretrained name"):
+        pretrained.refresh("../cheetah-vel-dr", root=tmp_path)

@@ -12,10 +12,13 @@ def add_parser(subparsers) -> None:
         description="Without arguments: the pretrained policies (load them with "
                     "--policy pretrained:NAME). 'export RUN NAME --command CMD' copies a "
                     "training run into policies/pretrained/NAME and writes its card with the "
-                    "test/ood evaluation tables.",
+                    "test/ood evaluation tables. 'refresh NAME' re-evaluates a shipped policy "
+                    "on its family's current test/ood splits and rewrites its card's tables.",
     )
-    parser.add_argument("action", nargs="?", choices=["list", "export"], default="list")
-    parser.add_argument("run_dir", nargs="?", type=Path, help="export: the training run")
+    parser.add_argument("action", nargs="?", choices=["list", "export", "refresh"],
+                        default="list")
+    parser.add_argument("run_dir", nargs="?", type=Path,
+                        help="export: the training run; refresh: the pretrained name")
     parser.add_argument("name", nargs="?", help="export: the pretrained name")
     parser.add_argument("--command", help="export: the exact command that trained the run")
     parser.add_argument("--seeds", type=int, default=1, help="export: seeds per task (default 1)")
@@ -34,6 +37,13 @@ def run(args: argparse.Namespace) -> int:
                                    seeds=args.seeds, notes=args.notes)
         print((target / "card.md").read_text())
         print(f"exported to {target}")
+        return 0
+    if args.action == "refresh":
+        if args.run_dir is None or args.name is not None:
+            raise RoboMetaError("usage: robo-meta policies refresh NAME")
+        target = pretrained.refresh(str(args.run_dir))
+        print((target / "card.md").read_text())
+        print(f"refreshed {target}")
         return 0
     rows = pretrained.describe_all()
     if not rows:
