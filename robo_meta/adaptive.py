@@ -24,11 +24,10 @@ import torch
 
 from robo_meta import checkpoint
 from robo_meta import policies as policies_package
-from robo_meta.algos import Algorithm, get_algorithm
 from robo_meta.device import resolve_device
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError, did_you_mean, one_line
-from robo_meta.policies import build_policy
+from robo_meta.sampler import PolicyInputs
 
 # policies/pretrained in the repository; robo_meta/policies/pretrained once installed
 PRETRAINED_DIR = Path(policies_package.__file__).resolve().parent / "pretrained"
@@ -69,69 +68,54 @@ class _PredictMixin:
 
 
 class TrainedPolicy(_PredictMixin):
-    """A policy network trained by robo_meta (dr, oracle, rl2), on its device."""
+    """A policy network trained by robo_meta, on its device.
 
-    def __init__(self, module: torch.nn.Module, algorithm: Algorithm, family: str,
-                 device: torch.device, name: str = "", seed: int = 0, meta: dict | None = None):
+    Its inputs are encoded by ``PolicyInputs``, the same code the Sampler uses in training.
+    ``with_features``: the network also sees the task features (the oracle); ``adaptive``: its
+    memory carries across the episodes of a trial.
+    """
+
+    def __init__(self, module: torch.nn.Module, algo: str, family: str, device: torch.device,
+                 with_features: bool = False, adaptive: bool = False, name: str = "",
+                 seed: int = 0, meta: dict | None = None):
         self.module = module.to(device).eval()
-        self.algorithm = algorithm
-        self.algo, self.family, self.adaptive = algorithm.name, family, algorithm.adaptive
-        self.device, self.name, self.meta = device, name or algorithm.name, meta or {}
+        self.algo, self.family, self.adaptive = algo, family, adaptive
+        self.with_features = with_features
+        self.device, self.name, self.meta = device, name or algo, meta or {}
         self.generator = torch.Generator(device=device).manual_seed(seed)
         # what the env must observe (the oracle's input also holds the task features)
-        self.obs_dim = None if algorithm.uses_task_features else module.obs_dim
+        self.obs_dim = None if with_features else module.obs_dim
         self._num_envs: int | None = None
 
     def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
-        if self.algorithm.uses_task_features:
+        self._features = None
+        if self.with_features:
             if task_features is None:
                 raise RoboMetaError(f"the {self.algo} policy needs task_features at reset")
             self._features = np.asarray(task_features, dtype=np.float32).reshape(num_envs, -1)
         self._num_envs = num_envs
-        act_dim = self.module.act_dim
         self._state = self.module.initial_state(num_envs, self.device)
-        self._prev_action = torch.zeros(num_envs, act_dim, device=self.device)
-        self._prev_reward = np.zeros((num_envs, 2), dtype=np.float32)
-        self._trial_start = np.ones(num_envs, dtype=bool)
+        self._inputs = PolicyInputs(num_envs, self.module.act_dim, self.device)
 
     def restart(self, rows: np.ndarray) -> None:
         """Forget what ``rows`` learned: the network resets its state where a trial starts."""
         if self._num_envs is None:
             raise RoboMetaError("call reset(num_envs) before restart()")
-        self._trial_start[rows] = True
-        self._prev_reward[rows] = 0.0
-        self._prev_action[torch.as_tensor(rows, device=self.device)] = 0.0
-
-    def _inputs(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float32)
-        if self.algorithm.uses_task_features:
-            obs = np.concatenate([obs, self._features], axis=1)
-        return obs
+        self._inputs.start_trials(rows)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         if self._num_envs is None:
             raise RoboMetaError("call reset(num_envs) before act()")
-        x = self._inputs(obs)
-        # one host->device transfer: observation, previous reward/done and trial-start flags
-        packed = torch.from_numpy(np.concatenate(
-            [x, self._prev_reward, self._trial_start[:, None].astype(np.float32)], axis=1
-        )).to(self.device)
-        d = x.shape[1]
-        mean, log_std, _, self._state = self.module.step(
-            packed[:, :d], self._prev_action, packed[:, d:d + 2], packed[:, d + 2] > 0.5,
-            self._state,
-        )
+        x = self._inputs.encode(obs, self._features)
+        mean, log_std, _, self._state = self.module.step(*x, self._state)
         action = mean if deterministic else mean + log_std.exp() * torch.randn(
             mean.shape, generator=self.generator, device=self.device)
-        self._prev_action = action
-        self._trial_start[:] = False
+        self._inputs.acted(action)
         return action.cpu().numpy().astype(np.float64)
 
     def observe(self, obs, action, reward, terminated, truncated) -> None:
-        done = np.logical_or(terminated, truncated)
-        self._prev_reward = np.stack([np.asarray(reward, np.float32),
-                                      done.astype(np.float32)], axis=1)
+        self._inputs.observed(reward, terminated, truncated)
 
 
 class ConstantPolicy(_PredictMixin):
@@ -264,25 +248,20 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
             message = (message[:message.index(unreadable) + len(unreadable)]
                        + " (damaged, or not a state dict saved by robo_meta)")
         raise RoboMetaError(one_line(message)) from None
+    from robo_meta.algos import config_from_dict, get_algorithm
+
     try:
-        algorithm = get_algorithm(config["train"]["algo"])
-        trained_family = str(config["train"]["family"])
-        module = build_policy(config["policy"])
-    except KeyError as exc:
-        raise RoboMetaError(f"corrupt checkpoint {source}: config.json lacks {exc}") from None
-    except (TypeError, ValueError) as exc:
+        run_config = config_from_dict(config["train"])
+    except RoboMetaError as exc:
         raise RoboMetaError(f"corrupt checkpoint {source}: config.json: {exc}") from None
-    try:
-        module.load_state_dict(state["policy"])
-    except RuntimeError as exc:
-        detail = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
-        raise RoboMetaError(
-            f"corrupt checkpoint {source}: state.pt does not fit the network of config.json"
-            + (f" ({one_line(detail[0])})" if detail else "")
-        ) from None
+    except TypeError as exc:  # a field of the wrong kind
+        raise RoboMetaError(f"corrupt checkpoint {source}: config.json: {exc}") from None
+    modules = checkpoint.build_modules(config, state, source, device)
+    trained_family = str(run_config.family)
     if family is not None and get_family(family).name != get_family(trained_family).name:
         raise RoboMetaError(
             f"checkpoint {source} was trained on family {trained_family!r}, not {family!r}"
         )
-    return TrainedPolicy(module, algorithm, trained_family, device,
-                         name=name or Path(source).resolve().name, seed=seed, meta=meta)
+    return get_algorithm(run_config.algo).load_policy(
+        run_config, modules, trained_family, device, name or Path(source).resolve().name, seed,
+        meta)

@@ -1,10 +1,15 @@
 """Checkpoints: a run directory with ``config.json``, ``state.pt`` and ``meta.json``.
 
-``config.json``: ``{"train": TrainConfig fields, "policy": {"class", "kwargs"}}``: enough to
-rebuild the policy without the environment. ``state.pt``: state dicts and plain numbers only
-(``torch.load(weights_only=True)`` reads it; no pickled objects). ``meta.json``: family,
-algorithm, steps, wall time, device, versions. Each file is written atomically; ``state.pt``
-carries its own step count, so a run killed between two writes still loads and resumes.
+``config.json``: ``{"format": 2, "train": config fields, "modules": {name: {"class",
+"kwargs"}}}``: enough to rebuild every network without the environment. ``state.pt``: state
+dicts and plain numbers only (``torch.load(weights_only=True)`` reads it; no pickled
+objects): ``{"format": 2, "modules": {name: state dict}, "algorithm": the algorithm's own
+state, "runner": {"step", "wall_time"}}``. ``meta.json``: family, algorithm, steps, wall time,
+device, versions. Each file is written atomically; ``state.pt`` carries its own step count, so
+a run killed between two writes still loads and resumes.
+
+Format 1 (one ``policy`` network, the trainer's state under ``trainer``), as the first
+pretrained policies were written, is read by ``upgrade``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from typing import Any
 import torch
 
 from robo_meta import io
-from robo_meta.config import TrainConfig
-from robo_meta.envs.errors import RoboMetaError
+from robo_meta.config import RunConfig
+from robo_meta.envs.errors import RoboMetaError, one_line
 
 FILES = ("config.json", "state.pt", "meta.json")
+FORMAT = 2
 
 
 def versions() -> dict[str, str]:
@@ -36,14 +42,16 @@ def versions() -> dict[str, str]:
             "numpy": numpy.__version__, "python": platform.python_version()}
 
 
-def save_config(run_dir: Path, config: TrainConfig, policy_spec: dict[str, Any]) -> None:
-    io.write_json(run_dir / "config.json", {"train": config.to_dict(), "policy": policy_spec})
+def save_config(run_dir: Path, config: RunConfig,
+                module_specs: dict[str, dict[str, Any]]) -> None:
+    io.write_json(run_dir / "config.json", {"format": FORMAT, "train": config.to_dict(),
+                                            "modules": module_specs})
 
 
 def save_state(run_dir: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write ``state.pt`` then ``meta.json``, each atomically."""
     with io.atomic_path(run_dir / "state.pt") as tmp:
-        torch.save(state, tmp)
+        torch.save({"format": FORMAT, **state}, tmp)
     io.write_json(run_dir / "meta.json", {**meta, "versions": versions(),
                                           "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
@@ -63,8 +71,9 @@ def load(run_dir: str | Path, map_location: str | torch.device = "cpu"):
         meta = json.loads((run_dir / "meta.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RoboMetaError(f"corrupt checkpoint {run_dir}: {exc}") from None
-    if not isinstance(config, dict) or "train" not in config or "policy" not in config:
-        raise RoboMetaError(f"corrupt checkpoint {run_dir}: config.json lacks train/policy")
+    if not isinstance(config, dict) or "train" not in config or not (
+            "modules" in config or "policy" in config):
+        raise RoboMetaError(f"corrupt checkpoint {run_dir}: config.json lacks train/modules")
     try:
         state = torch.load(run_dir / "state.pt", map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
@@ -74,6 +83,56 @@ def load(run_dir: str | Path, map_location: str | torch.device = "cpu"):
         raise RoboMetaError(
             f"corrupt checkpoint {run_dir}: cannot read state.pt ({detail})"
         ) from None
-    if not isinstance(state, dict) or "policy" not in state:
-        raise RoboMetaError(f"corrupt checkpoint {run_dir}: state.pt lacks the policy")
-    return config, state, meta
+    if not isinstance(state, dict) or not ("modules" in state or "policy" in state):
+        raise RoboMetaError(f"corrupt checkpoint {run_dir}: state.pt lacks the modules")
+    return upgrade(config, state) + (meta,)
+
+
+def upgrade(config: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
+    """(config, state) of format 1 (one ``policy``, a ``trainer`` dict) in format 2."""
+    if "modules" not in config:
+        config = {"format": FORMAT, "train": config["train"],
+                  "modules": {"policy": config["policy"]}}
+    if "modules" not in state:
+        trainer = state.get("trainer", {})
+        algorithm = {}
+        if "optimizer" in state:  # a training run (pretrained copies keep the policy only)
+            algorithm = {"optimizer": state["optimizer"], "scaler": trainer["scaler"],
+                         "generator": trainer["generator"], "steps": trainer["step"],
+                         "lr": trainer.get("lr", config["train"].get("learning_rate"))}
+        state = {"format": FORMAT, "modules": {"policy": state["policy"]},
+                 "algorithm": algorithm,
+                 "runner": {"step": trainer.get("step", 0),
+                            "wall_time": trainer.get("wall_time", 0.0)}}
+    return config, state
+
+
+def build_modules(config: dict[str, Any], state: dict[str, Any], source: str | Path,
+                  device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Every named network of a checkpoint, rebuilt from its spec, with its saved weights."""
+    from robo_meta.policies import build_policy
+
+    modules = {}
+    for name, spec in config["modules"].items():
+        try:
+            modules[name] = build_policy(spec).to(device)
+        except (TypeError, ValueError) as exc:
+            raise RoboMetaError(f"corrupt checkpoint {source}: config.json: {exc}") from None
+    restore_modules(modules, state["modules"], source)
+    return modules
+
+
+def restore_modules(modules: dict[str, Any], saved: dict[str, Any], source: str | Path) -> None:
+    """Load ``saved`` state dicts into ``modules`` (same names, same shapes) or fail in a line."""
+    if set(saved) != set(modules):
+        raise RoboMetaError(f"corrupt checkpoint {source}: state.pt holds modules "
+                            f"{sorted(saved)}, config.json {sorted(modules)}")
+    for name, module in modules.items():
+        try:
+            module.load_state_dict(saved[name])
+        except RuntimeError as exc:
+            detail = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+            raise RoboMetaError(
+                f"corrupt checkpoint {source}: state.pt does not fit the {name} network of "
+                "config.json" + (f" ({one_line(detail[0])})" if detail else "")
+            ) from None

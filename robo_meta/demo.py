@@ -87,7 +87,7 @@ def parse_task_ref(text: str) -> TaskRef:
 
 def file_task(ref: TaskRef) -> Task:
     """The task a ``FILE.json#I`` reference names (the file as ``robo-meta evaluate`` reads it)."""
-    from robo_meta.cli.evaluate import read_tasks_file
+    from robo_meta.evaluation import read_tasks_file
 
     tasks = read_tasks_file(ref.path)
     if ref.index >= len(tasks):

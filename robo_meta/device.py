@@ -18,3 +18,20 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise RoboMetaError(f"unknown device {name!r} (use auto, cpu or cuda)")
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model and count (recorded in meta.json and the cards)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model} ({os.cpu_count()} CPUs)"

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.stats
 import torch
 
+from robo_meta import io
 from robo_meta.adaptive import AdaptivePolicy, check_observations
 from robo_meta.envs import Task, get_family, make_vec
 from robo_meta.envs.errors import RoboMetaError
@@ -135,3 +137,17 @@ def summarize(values: np.ndarray) -> dict[str, list[float]]:
         return {"mean": mean.tolist(), "ci95": np.zeros_like(mean).tolist()}
     sem = values.std(axis=0, ddof=1) / np.sqrt(n)
     return {"mean": mean.tolist(), "ci95": (t_critical(n - 1) * sem).tolist()}
+
+
+def read_tasks_file(path: Path) -> list[Task]:
+    """The tasks of a JSON file holding a list of ``Task.to_dict()`` objects."""
+    data = io.read_json(path, "tasks file")
+    if not isinstance(data, list) or not data:
+        raise RoboMetaError(f"tasks file {path} must hold a non-empty JSON list of tasks")
+    tasks = []
+    for i, item in enumerate(data):
+        try:
+            tasks.append(Task.from_dict(item))
+        except RoboMetaError as exc:
+            raise RoboMetaError(f"tasks file {path}, task {i}: {exc}") from None
+    return tasks

@@ -9,43 +9,72 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from robo_meta import io
+
 
 class Logger:
-    """Writes one row of scalars per call to ``log``; ``columns`` fixes the CSV header.
+    """Writes one row of scalars per call to ``log``.
 
-    Missing values are left blank in the CSV and skipped in TensorBoard. The progress bar
-    (stderr, only on a terminal unless ``progress=True``) shows steps, steps/s and the recent
-    training return.
+    ``metrics.csv`` keeps every column any row has had: a key not seen before adds a column
+    (the file is rewritten once, atomically, with the wider header; earlier rows leave it
+    blank), so whatever an algorithm logs reaches the file. Rows of a resumed run that lie
+    past ``initial_step`` (written after the checkpoint the run resumes from) are dropped from
+    the CSV and purged from TensorBoard, so steps stay strictly increasing. Missing values are
+    blank in the CSV and skipped in TensorBoard. The progress bar (stderr, only on a terminal
+    unless ``progress=True``) shows steps, steps/s and the recent training return.
     """
 
-    def __init__(self, run_dir: Path, columns: list[str], total_steps: int, initial_step: int = 0,
+    def __init__(self, run_dir: Path, total_steps: int, initial_step: int = 0,
                  progress: bool | None = None, tensorboard: bool = True):
-        self.columns = ["step", *[c for c in columns if c != "step"]]
-        path = run_dir / "metrics.csv"
-        fresh = not path.exists() or path.stat().st_size == 0
-        self._file = path.open("a", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="ignore")
-        if fresh:
-            self._csv.writeheader()
+        self.path = Path(run_dir) / "metrics.csv"
+        self.columns, rows = ["step"], []
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with self.path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                self.columns = list(reader.fieldnames or ["step"])
+                rows = list(reader)
+            kept = [r for r in rows if _step(r) is not None and _step(r) <= initial_step]
+            if len(kept) != len(rows):
+                self._write_all(kept)
+        else:
+            self._write_all([])
+        self._file = self.path.open("a", newline="")
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(run_dir / "tb"))
+            # events at or after purge_step, from a run killed after its checkpoint, go
+            self._tb = SummaryWriter(str(Path(run_dir) / "tb"),
+                                     purge_step=initial_step + 1 if initial_step else None)
         disable = None if progress is None else not progress
         self._bar = tqdm(total=total_steps, initial=initial_step, unit="step", unit_scale=True,
                          dynamic_ncols=True, disable=disable, file=sys.stderr)
 
-    def log(self, row: dict[str, float]) -> None:
+    def _write_all(self, rows: list[dict]) -> None:
+        with io.atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def log(self, row: dict[str, float | None]) -> None:
         step = int(row["step"])
-        self._csv.writerow({k: _fmt(v) for k, v in row.items()})
+        new = [key for key in row if key not in self.columns]
+        if new:
+            self._file.close()
+            with self.path.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+            self.columns += new
+            self._write_all(rows)
+            self._file = self.path.open("a", newline="")
+        csv.DictWriter(self._file, fieldnames=self.columns).writerow(
+            {k: _fmt(v) for k, v in row.items()})
         self._file.flush()
         if self._tb is not None:
             for key, value in row.items():
                 if key != "step" and value is not None and math.isfinite(value):
                     self._tb.add_scalar(key, value, step)
         self._bar.n = step
-        shown = {"sps": f"{row.get('steps_per_s', 0):.0f}"}
+        shown = {"sps": f"{row.get('steps_per_s') or 0:.0f}"}
         if row.get("train/return") is not None:
             shown["return"] = f"{row['train/return']:.1f}"
         self._bar.set_postfix(shown, refresh=True)
@@ -59,6 +88,13 @@ class Logger:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _step(row: dict) -> int | None:
+    try:
+        return int(row["step"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _fmt(value):

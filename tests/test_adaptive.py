@@ -12,10 +12,9 @@ import pytest
 import torch
 
 from robo_meta.adaptive import ConstantPolicy, TrainedPolicy, load_policy
-from robo_meta.algos import get_algorithm
 from robo_meta.envs import RoboMetaError, get_family, make
 from robo_meta.evaluation import run_trials, summarize, t_critical
-from tiny_policies import tiny_policy
+from tiny_policies import deployed, tiny_policy
 
 FAMILY = "point-goal"
 CPU = torch.device("cpu")
@@ -24,7 +23,7 @@ CPU = torch.device("cpu")
 def fresh_policy(algo: str, family: str = FAMILY, seed: int = 0) -> TrainedPolicy:
     """An untrained policy of ``algo`` with O(1) actions (output layer x100, random biases)."""
     module, _, _ = tiny_policy(algo, family, seed)
-    return TrainedPolicy(module, get_algorithm(algo), family, CPU, seed=seed)
+    return deployed(module, algo, family, seed)
 
 
 def _feed_history(policy: TrainedPolicy, obs: np.ndarray, steps: int, seed: int = 1) -> None:

@@ -26,11 +26,11 @@ import torch  # noqa: E402
 import robo_meta.adaptive  # noqa: E402
 from robo_meta import demo  # noqa: E402
 from robo_meta.adaptive import ConstantPolicy, load_policy  # noqa: E402
+from robo_meta.algos.ppo import PPOConfig  # noqa: E402
 from robo_meta.cli.main import main  # noqa: E402
-from robo_meta.config import TrainConfig  # noqa: E402
 from robo_meta.envs import get_family  # noqa: E402
 from robo_meta.evaluation import run_trials  # noqa: E402
-from robo_meta.trainer import Trainer  # noqa: E402
+from robo_meta.runner import Runner  # noqa: E402
 
 FAMILY = "point-goal"
 HORIZON = 50  # point-goal.toml; the point mass never terminates
@@ -68,10 +68,10 @@ def rl2_checkpoint(tmp_path_factory) -> Path:
     """An rl2 checkpoint after two tiny rollouts (its GRU makes actions depend on the past)."""
     run_dir = tmp_path_factory.mktemp("rl2")
     threads = torch.get_num_threads()
-    config = TrainConfig(family=FAMILY, algo="rl2", total_steps=256, num_envs=8, rollout_steps=16,
+    config = PPOConfig(family=FAMILY, algo="rl2", total_steps=256, num_envs=8, rollout_steps=16,
                          epochs=1, minibatches=2, eval_tasks=1, threads=1, gru_hidden=16,
                          device="cpu", seed=0)
-    Trainer(config, run_dir, torch.device("cpu"), progress=False).train()
+    Runner(config, run_dir, torch.device("cpu"), progress=False).train()
     torch.set_num_threads(threads)
     return run_dir
 

@@ -24,8 +24,8 @@ HORIZON = 50  # point-goal.toml
 def write_checkpoint(run_dir: Path, algo: str, family: str = FAMILY, seed: int = 0) -> Path:
     """A loadable checkpoint of an untrained ``algo`` policy (random biases: it moves)."""
     module, spec, config = tiny_policy(algo, family, seed)
-    checkpoint.save_config(run_dir, config, spec)
-    checkpoint.save_state(run_dir, {"policy": module.state_dict()},
+    checkpoint.save_config(run_dir, config, {"policy": spec})
+    checkpoint.save_state(run_dir, {"modules": {"policy": module.state_dict()}},
                           {"family": family, "algo": algo, "steps": 0})
     return run_dir
 
@@ -167,7 +167,7 @@ def _bad_checkpoints(root: Path, ckpt: dict[str, Path]) -> dict[str, Path]:
             shutil.copytree(ckpt["dr"], target)
             if content is None:  # a config whose network does not fit the saved weights
                 config = json.loads((target / "config.json").read_text())
-                config["policy"]["kwargs"]["hidden_sizes"] = [8]
+                config["modules"]["policy"]["kwargs"]["hidden_sizes"] = [8]
                 content = json.dumps(config).encode()
             (target / file).write_bytes(content)
         broken[name] = target

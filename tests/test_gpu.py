@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import robo_meta
-from robo_meta.config import TrainConfig
-from robo_meta.trainer import Trainer
+from robo_meta.algos.ppo import PPOConfig
+from robo_meta.runner import Runner
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -36,9 +36,9 @@ def test_pretrained_policy_acts_the_same_on_cuda_and_cpu(name):
 
 @pytest.mark.parametrize("algo", ["rl2", "oracle"])
 def test_training_on_cuda_writes_a_loadable_checkpoint(tmp_path, algo):
-    config = TrainConfig(family="point-goal", algo=algo, total_steps=2048, num_envs=32,
+    config = PPOConfig(family="point-goal", algo=algo, total_steps=2048, num_envs=32,
                          rollout_steps=16, device="cuda", eval_tasks=2)
-    result = Trainer(config, tmp_path, torch.device("cuda"), progress=False).train()
+    result = Runner(config, tmp_path, torch.device("cuda"), progress=False).train()
     assert result["steps"] == 2048
     policy = robo_meta.load_policy(tmp_path, device="cuda")
     assert policy.device.type == "cuda" and policy.algo == algo

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from robo_meta.adaptive import TrainedPolicy
-from robo_meta.algos import get_algorithm
 from robo_meta.policies import (
     GaussianActorCritic,
     RecurrentActorCritic,
     RunningNormalizer,
     build_policy,
 )
+from tiny_policies import deployed
 
 OBS, ACT = 5, 2
 
@@ -124,7 +124,7 @@ def _drive(policy: TrainedPolicy, episodes: list[tuple[np.ndarray, np.ndarray]])
 
 
 def test_rl2_memory_carries_across_episodes_and_resets_at_a_new_trial():
-    policy = TrainedPolicy(_recurrent(), get_algorithm("rl2"), "point-goal", torch.device("cpu"))
+    policy = deployed(_recurrent(), "rl2")
     rng = np.random.default_rng(0)
     length = 4
     # two simulations see identical observations; only their episode-1 rewards differ
@@ -174,7 +174,7 @@ def test_rl2_memory_carries_across_episodes_and_resets_at_a_new_trial():
 def test_dr_policy_has_no_memory_of_episode_1():
     torch.manual_seed(0)
     module = GaussianActorCritic(OBS, ACT, hidden_sizes=(16,))
-    policy = TrainedPolicy(module, get_algorithm("dr"), "point-goal", torch.device("cpu"))
+    policy = deployed(module, "dr")
     rng = np.random.default_rng(0)
     obs1 = np.repeat(rng.normal(size=(3, 1, OBS)), 2, axis=1)
     obs2 = np.repeat(rng.normal(size=(3, 1, OBS)), 2, axis=1)

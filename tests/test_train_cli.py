@@ -41,7 +41,7 @@ def test_resume_continues_from_the_saved_step_count_with_the_optimizer_state(tmp
     assert _main(["train", *TINY, "--total-steps", 256, "--out", run_dir]) == 0
     assert json.loads((run_dir / "meta.json").read_text())["steps"] == 256
     assert _steps_logged(run_dir) == [128, 256]
-    first_wall = torch.load(run_dir / "state.pt", weights_only=True)["trainer"]["wall_time"]
+    first_wall = torch.load(run_dir / "state.pt", weights_only=True)["runner"]["wall_time"]
 
     assert _main(["train", "--resume", run_dir, "--total-steps", 512, "--no-progress"]) == 0
     assert "for 512 steps" in capsys.readouterr().out
@@ -49,10 +49,10 @@ def test_resume_continues_from_the_saved_step_count_with_the_optimizer_state(tmp
     assert (meta["steps"], meta["family"], meta["algo"]) == (512, "point-goal", "dr")
     assert _steps_logged(run_dir) == [128, 256, 384, 512]  # one header, rows continue
     state = torch.load(run_dir / "state.pt", weights_only=True)
-    assert state["trainer"]["step"] == 512
-    assert state["trainer"]["wall_time"] > first_wall
+    assert state["runner"]["step"] == 512
+    assert state["runner"]["wall_time"] > first_wall
     # Adam's step count went on from the first run's 2 rollouts: the optimizer was restored
-    adam_steps = {int(s["step"]) for s in state["optimizer"]["state"].values()}
+    adam_steps = {int(s["step"]) for s in state["algorithm"]["optimizer"]["state"].values()}
     assert adam_steps == {4 * UPDATES_PER_ROLLOUT}
     config = json.loads((run_dir / "config.json").read_text())["train"]
     assert (config["total_steps"], config["num_envs"], config["threads"]) == (512, 8, 1)

@@ -4,13 +4,13 @@ Two trainers on the same family, one after the other in one process:
 
 | name | what runs |
 |---|---|
-| ``robo_meta`` | ``robo_meta.trainer.Trainer`` (``--algo``, default ``dr``) on |
+| ``robo_meta`` | ``robo_meta.runner.Runner`` (``--algo``, default ``dr``) on     |
 |  | ``make_vec(family, N)``: batched rollouts, PPO updates, the final quick evaluation |
 |  | and checkpoint |
 | ``sb3`` | stock ``stable_baselines3.PPO("MlpPolicy")``, default hyperparameters, on a |
 |  | ``DummyVecEnv`` of 8 ``robo_meta.envs.make(family)``, CPU (SB3's advice for MLPs) |
 
-Each is timed from the first call of its training loop (``Trainer.train``, ``PPO.learn``) to
+Each is timed from the first call of its training loop (``Runner.train``, ``PPO.learn``) to
 its return: collection and updates, nothing of process start, imports or construction.
 Steps/s is the env steps actually taken (both round up to whole rollouts) over that time;
 the ratio robo_meta / sb3 is what to compare between machines. The trainer's own split of its
@@ -31,40 +31,33 @@ SB3_ENVS = 8  # the DummyVecEnv width of the SB3 reference
 
 def measure_robo_meta(family: str, steps: int, num_envs: int, algo: str = "dr",
                       device: str = "auto", threads: int = 0, seed: int = 0) -> dict:
-    """Train ``algo`` for ``steps`` env steps in a throwaway run directory; time the loop."""
-    from robo_meta.config import TrainConfig
-    from robo_meta.device import resolve_device
-    from robo_meta.trainer import Trainer
+    """Train ``algo`` for ``steps`` env steps in a throwaway run directory; time the loop.
 
-    config = TrainConfig(family=family, algo=algo, total_steps=steps, num_envs=num_envs,
-                         seed=seed, device=device, threads=threads, eval_tasks=1,
-                         eval_every=10 * steps)
+    The collection time is the sum of the ``time/collect_s`` the algorithm logs per
+    iteration (collection and advantages), read back from the run's ``metrics.csv``.
+    """
+    import csv
+
+    from robo_meta.algos.ppo import PPOConfig
+    from robo_meta.device import resolve_device
+    from robo_meta.runner import Runner
+
+    config = PPOConfig(family=family, algo=algo, total_steps=steps, num_envs=num_envs,
+                       seed=seed, device=device, threads=threads, eval_tasks=1,
+                       eval_every=10 * steps)
     torch_device = resolve_device(config.device)
     with tempfile.TemporaryDirectory(prefix="robo-meta-bench-") as run_dir:
         start = time.perf_counter()
-        trainer = Trainer(config, run_dir, torch_device, progress=False)
+        runner = Runner(config, run_dir, torch_device, progress=False)
         setup = time.perf_counter() - start
-        batch_threads = trainer.env.sim.batch.nthread  # before train() closes the env
-        collect_time = [0.0]
-        collect = trainer.collect
-
-        def timed_collect():
-            t = time.perf_counter()
-            try:
-                return collect()
-            finally:
-                if torch_device.type == "cuda":
-                    import torch
-
-                    torch.cuda.synchronize(torch_device)
-                collect_time[0] += time.perf_counter() - t
-
-        trainer.collect = timed_collect  # the instance attribute shadows the method
+        batch_threads = runner.algorithm.sampler.env.sim.batch.nthread
         start = time.perf_counter()
-        trainer.train()
+        runner.train()
         wall = time.perf_counter() - start
-    return {"steps": trainer.step, "wall_s": wall, "steps_per_s": trainer.step / wall,
-            "setup_s": setup, "collect_s": collect_time[0], "rest_s": wall - collect_time[0],
+        with open(f"{run_dir}/metrics.csv", newline="") as f:
+            collect = sum(float(row["time/collect_s"]) for row in csv.DictReader(f))
+    return {"steps": runner.step, "wall_s": wall, "steps_per_s": runner.step / wall,
+            "setup_s": setup, "collect_s": collect, "rest_s": wall - collect,
             "num_envs": num_envs, "algo": algo, "device": str(torch_device),
             "batch_threads": batch_threads}
 

@@ -12,7 +12,6 @@ import argparse
 import time
 from pathlib import Path
 
-from robo_meta import io
 from robo_meta.envs import Task, get_family
 from robo_meta.envs.errors import RoboMetaError
 
@@ -62,20 +61,6 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise RoboMetaError(f"--out {args.out}: the report is JSON (its figure goes beside it)")
 
 
-def read_tasks_file(path: Path) -> list[Task]:
-    """The tasks of a JSON file holding a list of ``Task.to_dict()`` objects."""
-    data = io.read_json(path, "tasks file")
-    if not isinstance(data, list) or not data:
-        raise RoboMetaError(f"tasks file {path} must hold a non-empty JSON list of tasks")
-    tasks = []
-    for i, item in enumerate(data):
-        try:
-            tasks.append(Task.from_dict(item))
-        except RoboMetaError as exc:
-            raise RoboMetaError(f"tasks file {path}, task {i}: {exc}") from None
-    return tasks
-
-
 def resolve_tasks(args: argparse.Namespace, family_name: str,
                   file_tasks: list[Task] | None) -> tuple[list[Task], str | None]:
     """(validated tasks, split name or None for a tasks file)."""
@@ -104,6 +89,8 @@ def resolve_tasks(args: argparse.Namespace, family_name: str,
 
 def run(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    from robo_meta.evaluation import read_tasks_file
+
     file_tasks = read_tasks_file(args.tasks_file) if args.tasks_file is not None else None
     family = args.family
     if family is None and file_tasks is not None and args.policy in ("random", "zero"):

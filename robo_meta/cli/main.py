@@ -1,8 +1,10 @@
 """``robo-meta``: one console script, a subcommand per module in ``robo_meta.cli``.
 
 Every subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``; heavy imports
-(torch) happen inside ``run`` so ``robo-meta families`` starts fast. A ``RoboMetaError`` (bad
-user input) becomes one line on stderr and exit status 2, never a traceback.
+(torch) happen inside ``run`` so ``robo-meta families`` starts fast. A subcommand that parses
+its own flags (``train``: they depend on ``--algo``) sets ``takes_extra_args`` and finds them
+in ``args.extra_args``. A ``RoboMetaError`` (bad user input) becomes one line on stderr and
+exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra_args = extra
     try:
         return int(args.run(args) or 0)
     except RoboMetaError as exc:

@@ -1,84 +1,134 @@
-"""``robo-meta train``: train dr, oracle or rl2 on a family and write a checkpoint directory."""
+"""``robo-meta train``: train an algorithm on a family and write a run directory.
+
+The flags are the fields of the algorithm's config dataclass, built by tyro from the field
+types and docstrings: ``robo-meta train --algo rl2 --help`` shows rl2's options, and a new
+field is a new documented flag. Values come from, last wins: the dataclass defaults, the run
+being resumed (``--resume DIR``), a JSON file (``--config FILE``, which may be a run's own
+``config.json``), the flags.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import json
+import io
 from pathlib import Path
+from typing import Any
 
-from robo_meta.config import ALGORITHMS, TrainConfig
-from robo_meta.envs.errors import RoboMetaError
+from robo_meta.config import RunConfig, read_config_file
+from robo_meta.envs.errors import RoboMetaError, did_you_mean
 
-# flag -> config field; flags left unset keep the --config file's value or the default
-FLAGS = {"family": str, "algo": str, "total_steps": int, "num_envs": int, "seed": int,
-         "device": str, "threads": int, "episodes_per_trial": int, "rollout_steps": int,
-         "learning_rate": float, "epochs": int, "minibatches": int, "eval_every": int,
-         "eval_tasks": int, "checkpoint_every": int, "time_limit_s": float,
-         "max_learning_rate": float, "init_log_std": float}
+RUNNER_OPTIONS = """Run options (any algorithm):
+  --out DIR       run directory (default runs/FAMILY-ALGO-sSEED)
+  --config FILE   JSON of config fields, or a run's config.json
+  --resume DIR    continue the run in DIR (its config, then --config, then flags)
+  --no-progress   no progress bar"""
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "train", help="train a policy (dr, oracle or rl2) on a task family",
-        description="Train with PPO on batched simulations; writes config.json, state.pt, "
-                    "meta.json, metrics.csv and TensorBoard logs to --out.",
+        "train", add_help=False,
+        help="train a policy (--algo NAME --help for that algorithm's options)",
+        description="Train on batched simulations; writes config.json, state.pt, meta.json, "
+                    "metrics.csv and TensorBoard logs to --out.",
     )
-    docs = {f.name: _field_doc(f.name) for f in dataclasses.fields(TrainConfig)}
-    for name, kind in FLAGS.items():
-        flag = "--" + name.replace("_", "-")
-        # a metavar, not choices: argparse's error is a usage block; validate() gives one line
-        extra = {"metavar": "{" + ",".join(ALGORITHMS) + "}"} if name == "algo" else {}
-        parser.add_argument(flag, type=kind, default=None, help=docs.get(name), **extra)
-    parser.add_argument("--out", type=Path, help="run directory (default runs/FAMILY-ALGO-sSEED)")
-    parser.add_argument("--config", type=Path, help="JSON file of TrainConfig fields")
-    parser.add_argument("--resume", type=Path, help="continue the run in this directory")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, takes_extra_args=True)
 
 
-def _field_doc(name: str) -> str | None:
-    """The docstring under a dataclass field (one line per field, by convention)."""
-    import inspect
-
-    source = inspect.getsource(TrainConfig).splitlines()
-    for i, line in enumerate(source):
-        if line.strip().startswith(f"{name}:") and i + 1 < len(source):
-            return source[i + 1].strip().strip('"').replace("%", "%%")
-    return None
+def _runner_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--resume", type=Path)
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
 
 
-def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    """Defaults < --resume's saved config < --config file < explicit flags."""
-    data: dict = {}
-    if args.resume is not None:
-        saved = args.resume / "config.json"
+def _peek_algo(argv: list[str]) -> str | None:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--algo")
+    return parser.parse_known_args(argv)[0].algo
+
+
+def resolve_config(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
+    """(the validated config, the run options) of ``robo-meta train ARGV``."""
+    from robo_meta.algos import algorithm_names, get_algorithm
+
+    try:
+        options, rest = _runner_parser().parse_known_args(argv)
+    except SystemExit:  # argparse already printed why (a missing value)
+        raise RoboMetaError("--out, --config and --resume each take a path") from None
+    data: dict[str, Any] = {}
+    if options.resume is not None:
+        saved = options.resume / "config.json"
         if not saved.is_file():
-            raise RoboMetaError(f"--resume {args.resume}: no config.json there")
-        data.update(json.loads(saved.read_text())["train"])
-    if args.config is not None:
-        loaded = TrainConfig.from_file(args.config).to_dict()
-        file_data = json.loads(args.config.read_text())
-        data.update({k: loaded[k] for k in (file_data.get("train", file_data))})
-    data.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
-    return TrainConfig.from_dict(data).validate()
+            raise RoboMetaError(f"--resume {options.resume}: no config.json there")
+        data.update(read_config_file(saved))
+    if options.config is not None:
+        data.update(read_config_file(options.config))
+    algo = _peek_algo(rest) or data.get("algo") or RunConfig.algo
+    spec = get_algorithm(str(algo))
+    data["algo"] = spec.name
+    default = spec.config_class.from_dict(data)
+    description = (f"{spec.name}: {spec.summary}.\n\nAlgorithms: {', '.join(algorithm_names())}"
+                   f" (robo-meta train --algo NAME --help).\n\n{RUNNER_OPTIONS}")
+    config = _parse_flags(spec.config_class, rest, default, f"robo-meta train --algo {algo}",
+                          description)
+    return config.validate(), options
+
+
+def _parse_flags(config_class: type[RunConfig], argv: list[str], default: RunConfig, prog: str,
+                 description: str) -> RunConfig:
+    """tyro's parse of ``argv`` into ``config_class``; any error in one line."""
+    import tyro
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            config, unknown = tyro.cli(config_class, args=argv, default=default, prog=prog,
+                                       description=description, return_unknown_args=True)
+    except SystemExit as exc:
+        if not exc.code:  # --help: tyro printed it on stdout
+            raise
+        raise RoboMetaError(_first_message(captured.getvalue())) from None
+    if unknown:
+        flags = ["--" + f.name.replace("_", "-") for f in dataclasses.fields(config_class)]
+        flags += ["--out", "--config", "--resume", "--no-progress"]
+        first = unknown[0].split("=", 1)[0]
+        raise RoboMetaError(f"unknown option {first!r} for --algo {default.algo}"
+                            f"{did_you_mean(first, flags)} (see --help)")
+    return config
+
+
+def _first_message(panel: str) -> str:
+    """The message of tyro's error panel (box lines up to its first rule), as one line."""
+    words = []
+    for line in panel.splitlines():
+        text = line.strip().strip("│╭╮╰╯").strip()
+        if not line.strip().startswith("│"):
+            continue
+        if not text or set(text) <= {"─"}:
+            break
+        words.append(text)
+    return " ".join(words) or "bad option (see --help)"
 
 
 def run(args: argparse.Namespace) -> int:
-    config = resolve_config(args)
+    config, options = resolve_config(list(args.extra_args))
     from robo_meta.device import resolve_device
-    from robo_meta.trainer import Trainer
+    from robo_meta.runner import Runner
 
     device = resolve_device(config.device)
     default_out = Path("runs") / f"{Path(config.family).stem}-{config.algo}-s{config.seed}"
-    out = args.resume or args.out or default_out
-    if args.resume is None and (out / "state.pt").exists():
+    out = options.resume or options.out or default_out
+    if options.resume is None and (out / "state.pt").exists():
         raise RoboMetaError(f"{out} already holds a run: use --resume {out} or another --out")
+    runner = Runner(config, out, device, resume=options.resume is not None,
+                    progress=False if options.no_progress else None)
     print(f"training {config.algo} on {config.family} for {config.total_steps:,} steps "
-          f"with {config.num_envs} simulations on {device} -> {out}")
-    trainer = Trainer(config, out, device, resume=args.resume is not None,
-                      progress=False if args.no_progress else None)
-    result = trainer.train()
+          f"on {device} -> {out}")
+    result = runner.train()
     shown = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                       for k, v in result.items())
     print(f"done: {shown}\ncheckpoint: {out}")

@@ -1,4 +1,5 @@
-"""The trainer: determinism, rollouts a recurrent policy can replay, checkpoints, learning."""
+"""The Runner and the PPO algorithm: determinism, rollouts a recurrent policy can replay,
+checkpoints, learning."""
 
 from __future__ import annotations
 
@@ -11,34 +12,33 @@ import torch
 
 import robo_meta
 from robo_meta import checkpoint, io
-from robo_meta.adaptive import TrainedPolicy
-from robo_meta.algos import get_algorithm
-from robo_meta.config import TrainConfig
+from robo_meta.algos import config_from_dict
+from robo_meta.algos.ppo import PPOConfig, ReturnScaler
 from robo_meta.envs import get_family
 from robo_meta.evaluation import run_trials
 from robo_meta.policies import build_policy
 from robo_meta.ppo import gaussian_logprob
-from robo_meta.trainer import ReturnScaler, Trainer
+from robo_meta.runner import Runner
 
 CPU = torch.device("cpu")
 
 
-def _config(**overrides) -> TrainConfig:
+def _config(**overrides) -> PPOConfig:
     """Two rollouts of 8 simulations x 16 steps on point-goal, with tiny networks."""
     base = dict(family="point-goal", algo="dr", total_steps=256, num_envs=8, rollout_steps=16,
                 epochs=2, minibatches=2, eval_tasks=1, threads=1, hidden_sizes=[16, 16],
                 gru_hidden=16, seed=0)
-    return TrainConfig(**{**base, **overrides})
+    return PPOConfig(**{**base, **overrides})
 
 
-def _train(run_dir, **overrides) -> Trainer:
-    trainer = Trainer(_config(**overrides), run_dir, CPU, progress=False)
-    trainer.train()
-    return trainer
+def _train(run_dir, **overrides) -> Runner:
+    runner = Runner(_config(**overrides), run_dir, CPU, progress=False)
+    runner.train()
+    return runner
 
 
-def _parameters(trainer: Trainer) -> dict[str, torch.Tensor]:
-    return trainer.policy.state_dict()
+def _parameters(runner: Runner) -> dict[str, torch.Tensor]:
+    return runner.algorithm.policy.state_dict()
 
 
 @pytest.mark.parametrize("algo", ["dr", "rl2"])
@@ -46,7 +46,8 @@ def test_same_seed_gives_bitwise_identical_parameters_and_another_seed_does_not(
     first = _parameters(_train(tmp_path / "a", algo=algo, seed=3))
     second = _parameters(_train(tmp_path / "b", algo=algo, seed=3))
     other = _parameters(_train(tmp_path / "c", algo=algo, seed=4))
-    initial = Trainer(_config(algo=algo, seed=3), tmp_path / "d", CPU, progress=False).policy
+    initial = Runner(_config(algo=algo, seed=3), tmp_path / "d", CPU,
+                     progress=False).algorithm.policy
     assert first.keys() == second.keys()
     for name in first:
         assert torch.equal(first[name], second[name]), name
@@ -59,10 +60,11 @@ def test_rollout_replays_through_sequence_with_memory_reset_only_at_trial_starts
         tmp_path, algo, starts):
     # point-goal episodes last 50 steps and never terminate early; rl2 trials are 3 episodes,
     # dr's are 1. A 160-step rollout from reset crosses episode and trial boundaries.
-    trainer = Trainer(_config(algo=algo, num_envs=2, rollout_steps=160), tmp_path, CPU,
-                      progress=False)
-    trainer._reset_env()
-    rollout = trainer.collect()
+    runner = Runner(_config(algo=algo, num_envs=2, rollout_steps=160), tmp_path, CPU,
+                    progress=False)
+    ppo = runner.algorithm
+    ppo.sampler.reset(ppo.policy, seed=0)
+    rollout = ppo.advantages(ppo.sampler.collect(ppo.policy, 160, ppo.generator))
     for b in range(2):
         assert torch.nonzero(rollout.trial_start[:, b]).flatten().tolist() == starts
     # the done flag fed to the policy: set after every episode end, cleared at a trial start
@@ -74,14 +76,14 @@ def test_rollout_replays_through_sequence_with_memory_reset_only_at_trial_starts
     # recomputing the whole rollout as one sequence gives back what collection stored, so the
     # first PPO epoch starts at ratio 1: step and sequence agree on where memory resets
     with torch.no_grad():
-        mean, log_std, value = trainer.policy.sequence(
+        mean, log_std, value = ppo.policy.sequence(
             rollout.obs, rollout.prev_action, rollout.prev_reward, rollout.trial_start,
             rollout.initial_state)
     torch.testing.assert_close(value, rollout.values, rtol=0, atol=1e-5)
     torch.testing.assert_close(gaussian_logprob(mean, log_std, rollout.actions),
                                rollout.logprobs, rtol=0, atol=1e-4)
-    trainer.env.close()
-    trainer.logger.close()
+    runner.algorithm.close()
+    runner.logger.close()
 
 
 def test_return_scaler_divides_by_the_running_std_of_the_discounted_return():
@@ -100,15 +102,15 @@ def test_return_scaler_divides_by_the_running_std_of_the_discounted_return():
 
 @pytest.mark.parametrize("algo", ["oracle", "rl2"])
 def test_saved_run_loads_and_acts_exactly_like_the_trainers_policy(tmp_path, algo):
-    trainer = _train(tmp_path, algo=algo)
+    runner = _train(tmp_path, algo=algo)
     loaded = robo_meta.load_policy(tmp_path, device="cpu")
     assert (loaded.algo, loaded.family, loaded.adaptive) == (algo, "point-goal", algo == "rl2")
-    live = TrainedPolicy(trainer.policy, get_algorithm(algo), "point-goal", CPU)
+    live = runner.algorithm.adaptive_policy()
     tasks = get_family("point-goal").tasks("test")[:3]
     live_results = run_trials(live, "point-goal", tasks, episodes=2, seed=5, threads=1)
     loaded_results = run_trials(loaded, "point-goal", tasks, episodes=2, seed=5, threads=1)
     np.testing.assert_array_equal(loaded_results.returns, live_results.returns)
-    for name, value in trainer.policy.state_dict().items():
+    for name, value in runner.algorithm.policy.state_dict().items():
         assert torch.equal(loaded.module.state_dict()[name], value), name
     # the running normalizer is part of what was saved, not a fresh identity
     assert loaded.module.normalizer.count.item() > 1
@@ -117,15 +119,17 @@ def test_saved_run_loads_and_acts_exactly_like_the_trainers_policy(tmp_path, alg
 
 
 def test_checkpoint_is_state_dicts_and_json_and_rebuilds_the_policy(tmp_path):
-    trainer = _train(tmp_path, algo="rl2")
+    runner = _train(tmp_path, algo="rl2")
     state = torch.load(tmp_path / "state.pt", weights_only=True)
-    assert set(state) == {"policy", "optimizer", "trainer"}
-    assert state["trainer"]["step"] == 256
+    assert set(state) == {"format", "modules", "algorithm", "runner"}
+    assert set(state["modules"]) == {"policy"}
+    assert set(state["algorithm"]) == {"optimizer", "scaler", "generator", "steps", "lr"}
+    assert state["runner"]["step"] == state["algorithm"]["steps"] == 256
     config = json.loads((tmp_path / "config.json").read_text())
-    assert TrainConfig.from_dict(config["train"]) == trainer.config
-    policy = build_policy(config["policy"])
-    policy.load_state_dict(state["policy"])  # strict: every tensor present, shapes agree
-    assert type(policy) is type(trainer.policy)
+    assert config_from_dict(config["train"]) == runner.config
+    policy = build_policy(config["modules"]["policy"])
+    policy.load_state_dict(state["modules"]["policy"])  # strict: every tensor, same shapes
+    assert type(policy) is type(runner.algorithm.policy)
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert {k: meta[k] for k in ("family", "algo", "steps", "device")} == {
         "family": "point-goal", "algo": "rl2", "steps": 256, "device": "cpu"}
@@ -166,26 +170,27 @@ def _rename_fails(real_replace, src, dst, **kwargs):
 @pytest.mark.parametrize("patch", ["torch.save", "rename"])
 def test_run_killed_while_saving_leaves_the_previous_checkpoint_loadable(
         tmp_path, monkeypatch, patch):
-    trainer = Trainer(_config(), tmp_path, CPU, progress=False)
+    runner = Runner(_config(), tmp_path, CPU, progress=False)
+    policy = runner.algorithm.policy
     if patch == "torch.save":
         _second_call_crashes(monkeypatch, checkpoint.torch, "save", _half_written_save)
     else:
         _second_call_crashes(monkeypatch, io.os, "replace", _rename_fails)
-    trainer.step = 128
-    trainer.save()  # the first checkpoint
-    saved = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
+    runner.algorithm.steps = 128
+    runner.save()  # the first checkpoint
+    saved = {k: v.clone() for k, v in policy.state_dict().items()}
     first_bytes = (tmp_path / "state.pt").read_bytes()
-    probe = np.random.default_rng(0).normal(size=(4, trainer.policy.obs_dim))
+    probe = np.random.default_rng(0).normal(size=(4, policy.obs_dim))
     expected = robo_meta.load_policy(tmp_path, device="cpu")
     expected.reset(4)
     expected_actions = expected.act(probe)
 
     with torch.no_grad():  # training moved on ...
-        for p in trainer.policy.parameters():
+        for p in policy.parameters():
             p.add_(1.0)
-    trainer.step = 256
+    runner.algorithm.steps = 256
     with pytest.raises(_Crash):
-        trainer.save()  # ... and died while writing the second checkpoint
+        runner.save()  # ... and died while writing the second checkpoint
     monkeypatch.undo()
 
     assert (tmp_path / "state.pt").read_bytes() == first_bytes
@@ -196,8 +201,9 @@ def test_run_killed_while_saving_leaves_the_previous_checkpoint_loadable(
         assert torch.equal(loaded.module.state_dict()[name], value), name
     loaded.reset(4)
     np.testing.assert_array_equal(loaded.act(probe), expected_actions)
-    trainer.logger.close()
-    trainer.env.close()
+    runner.logger.close()
+    runner.algorithm.close()
+    runner.release()
 
 
 def test_smoke_short_oracle_training_raises_the_point_goal_return(tmp_path):
@@ -207,8 +213,8 @@ def test_smoke_short_oracle_training_raises_the_point_goal_return(tmp_path):
     config = _config(algo="oracle", total_steps=80_000, num_envs=64, rollout_steps=50,
                      epochs=5, minibatches=4, learning_rate=5e-4, hidden_sizes=[32, 32],
                      eval_tasks=8, eval_every=10**9)
-    trainer = Trainer(config, tmp_path, CPU, progress=False)
-    before = trainer.evaluate()["eval/return_ep1"]
-    after = trainer.train()["eval/return_ep1"]
+    runner = Runner(config, tmp_path, CPU, progress=False)
+    before = runner.evaluate()["eval/return_ep1"]
+    after = runner.train()["eval/return_ep1"]
     assert before == pytest.approx(-50, abs=1)
     assert after - before > 5, (before, after)

@@ -1,0 +1,183 @@
+"""The Runner: a training run's directory, cadence and bookkeeping, for any algorithm.
+
+It builds the algorithm named by ``config.algo`` and calls ``iteration()`` until
+``total_steps`` (or ``time_limit_s``), and around it: ``config.json``, ``metrics.csv`` (every
+column any algorithm logs), TensorBoard, the progress bar, quick evaluations on the ``val``
+split (``test`` is for final reports only), atomic checkpoints and ``--resume``. It knows the
+Algorithm protocol (robo_meta.algos) and nothing of PPO.
+
+A run directory is guarded by an advisory lock (``.lock``, holding the owner's pid): a second
+run on it fails in one line. Nothing is written into it before the config, the checkpoint to
+resume and the algorithm have all been accepted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from robo_meta import checkpoint
+from robo_meta.algos import get_algorithm
+from robo_meta.config import RunConfig
+from robo_meta.device import device_name
+from robo_meta.envs import get_family
+from robo_meta.envs.errors import RoboMetaError
+from robo_meta.evaluation import run_trials
+from robo_meta.logger import Logger
+
+EVAL_SEED = 10_000  # quick evaluations reset their trials with this seed: comparable over time
+
+
+class Runner:
+    """Trains ``config.algo`` on ``config.family``, writing the run to ``run_dir``."""
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, device: torch.device,
+                 resume: bool = False, progress: bool | None = None):
+        spec = get_algorithm(config.algo)
+        if not isinstance(config, spec.config_class):
+            raise RoboMetaError(f"--algo {config.algo} takes a {spec.config_class.__name__}, "
+                                f"not a {type(config).__name__}")
+        self.config = config.validate()
+        self.run_dir, self.device = Path(run_dir), device
+        self.family = get_family(config.family)
+        if device.type == "cpu" and config.torch_threads > 0:
+            torch.set_num_threads(config.torch_threads)
+        self._lock = _lock(self.run_dir) if resume else None
+        self.algorithm = spec.build(config, self.family, device)
+        self.wall_time = 0.0
+        try:
+            if resume:
+                self._load()
+            if self._lock is None:
+                self._lock = _lock(self.run_dir)
+        except BaseException:
+            self.algorithm.close()
+            self.release()
+            raise
+        _claim(self.run_dir)
+        _remove_stray_temporaries(self.run_dir)
+        checkpoint.save_config(self.run_dir, config, self.algorithm.module_specs)
+        self.logger = Logger(self.run_dir, config.total_steps, self.step, progress=progress)
+
+    def release(self) -> None:
+        """Unlock the run directory (also done by the end of the process)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    @property
+    def step(self) -> int:
+        return self.algorithm.steps
+
+    # -- state -------------------------------------------------------------------------------
+    def _load(self) -> None:
+        saved_config, state, _ = checkpoint.load(self.run_dir, map_location=self.device)
+        saved = saved_config["train"]
+        if get_family(saved["family"]).name != self.family.name:
+            raise RoboMetaError(f"--resume {self.run_dir}: that run trained family "
+                                f"{saved['family']!r}, not {self.family.name!r}")
+        if saved["algo"] != self.config.algo:
+            raise RoboMetaError(f"--resume {self.run_dir}: that run used algorithm "
+                                f"{saved['algo']!r}, not {self.config.algo!r}")
+        if saved_config["modules"] != self.algorithm.module_specs:
+            raise RoboMetaError(f"--resume {self.run_dir}: its networks differ from the ones "
+                                "this config builds (sizes or classes changed)")
+        checkpoint.restore_modules(self.algorithm.modules, state["modules"], self.run_dir)
+        self.algorithm.load_state_dict(state["algorithm"])
+        self.wall_time = float(state["runner"]["wall_time"])
+
+    def save(self) -> None:
+        state = {"modules": {name: m.state_dict() for name, m in self.algorithm.modules.items()},
+                 "algorithm": self.algorithm.state_dict(),
+                 "runner": {"step": self.step, "wall_time": self.wall_time}}
+        meta = {"family": self.family.name, "algo": self.config.algo, "steps": self.step,
+                "wall_time_s": round(self.wall_time, 1), "device": str(self.device),
+                "device_name": device_name(self.device), "seed": self.config.seed}
+        checkpoint.save_state(self.run_dir, state, meta)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        """Quick check on the first ``eval_tasks`` val tasks (deterministic actions)."""
+        tasks = self.family.tasks("val")[: self.config.eval_tasks]
+        results = run_trials(self.algorithm.adaptive_policy(), self.family, tasks,
+                             episodes=self.config.episodes_per_trial, seed=EVAL_SEED,
+                             threads=self.config.threads)
+        return {f"eval/return_ep{k + 1}": float(v)
+                for k, v in enumerate(results.returns.mean(axis=0))}
+
+    def _out_of_time(self) -> bool:
+        return self.config.time_limit_s > 0 and self.wall_time >= self.config.time_limit_s
+
+    def train(self) -> dict[str, float]:
+        cfg = self.config
+        eval_every = cfg.eval_every or max(1, cfg.total_steps // 10)
+        ckpt_every = cfg.checkpoint_every or eval_every
+        next_eval = (self.step // eval_every + 1) * eval_every
+        next_ckpt = (self.step // ckpt_every + 1) * ckpt_every
+        last_eval: dict[str, float] = {}
+        try:
+            while self.step < cfg.total_steps and not self._out_of_time():
+                start, before = time.perf_counter(), self.step
+                stats = self.algorithm.iteration()
+                elapsed = time.perf_counter() - start
+                self.wall_time += elapsed
+                row = {"step": self.step, "wall_time": self.wall_time,
+                       "steps_per_s": (self.step - before) / elapsed, **stats}
+                if self.step >= next_eval or self.step >= cfg.total_steps or self._out_of_time():
+                    last_eval = self.evaluate()
+                    row.update(last_eval)
+                    next_eval = (self.step // eval_every + 1) * eval_every
+                    self.logger.message(_progress_line(row, last_eval))
+                self.logger.log(row)
+                if self.step >= next_ckpt:
+                    self.save()
+                    next_ckpt = (self.step // ckpt_every + 1) * ckpt_every
+        finally:
+            self.save()
+            self.logger.close()
+            self.algorithm.close()
+            self.release()
+        return {"steps": self.step, "wall_time": self.wall_time, **last_eval}
+
+
+def _progress_line(row: dict, evaluation: dict[str, float]) -> str:
+    shown = " ".join(f"{v:.1f}" for v in evaluation.values())
+    train_return = row.get("train/return")
+    trained = f"  train return {train_return:8.2f}" if train_return is not None else ""
+    return (f"step {row['step']:>10,}  {row['steps_per_s']:>8.0f} steps/s{trained}  "
+            f"val return by episode [{shown}]")
+
+
+def _lock(run_dir: Path) -> int:
+    """Lock ``run_dir`` (flock on the directory itself) for this process, or fail in a line.
+
+    The lock goes with the process, however it ends; ``.lock`` only names the holder's pid,
+    written by ``_claim`` once the run has been accepted.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        try:
+            holder = "pid " + (run_dir / ".lock").read_text().strip()
+        except OSError:
+            holder = "another process"
+        raise RoboMetaError(f"{run_dir} is in use by another training run ({holder}); "
+                            "wait for it to end or use another --out") from None
+    return fd
+
+
+def _claim(run_dir: Path) -> None:
+    (run_dir / ".lock").write_text(f"{os.getpid()}\n")
+
+
+def _remove_stray_temporaries(run_dir: Path) -> None:
+    """Half-written files left by a run killed while saving (we hold the lock: none is live)."""
+    for path in run_dir.glob(".tmp-*"):
+        path.unlink(missing_ok=True)
