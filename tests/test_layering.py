@@ -58,3 +58,32 @@ def test_policies_never_import_mujoco():
 def test_the_check_sees_what_is_imported():
     # guards against a vacuous pass: the same check does see envs load mujoco
     assert "mujoco" in _forbidden_after_import("robo_meta.envs", "mujoco")
+
+
+def test_robo_meta_error_is_importable_without_mujoco_or_torch():
+    code = ("import sys; from robo_meta import RoboMetaError; import robo_meta.envs.errors; "
+            "import json; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
+            "& {'mujoco', 'torch'})))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_the_library_never_imports_the_cli():
+    # every import statement in robo_meta outside robo_meta/cli, function-level ones included
+    import ast
+    from pathlib import Path
+
+    import robo_meta
+
+    root = Path(robo_meta.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if "cli" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("robo_meta.cli")]
+    assert len(list(root.rglob("*.py"))) > 20  # the walk saw the library
+    assert offenders == []
