@@ -7,15 +7,29 @@ machine facts are printed, never stored. Layout::
 
     {"format": "robo_meta.report/1", "family", "split", "tasks_file", "policy": {name, algo,
      source, adaptive, family, meta}, "episodes", "seeds", "seed", "deterministic", "device",
-     "num_envs", "tasks": [{"task", "seeds", "returns": [[K] per seed], "success": ...}],
+     "num_envs", "tasks": [{"task", "seeds", "returns": [[K] per seed],
+     "lengths": [[K] per seed], "success": ...}],
      "summary": {"episode", "mean_return", "ci95_return", "success_rate", "ci"}}
+
+``lengths`` (episode lengths in steps) came later: reports without them still load, and
+``compare`` shows lengths only for reports that have them.
 
 Summary statistics treat tasks as the independent units: seeds are averaged within a task
 first, then mean and 95 % Student-t interval over tasks, per episode index.
 
-The normalized score of ``compare`` is (R_k - R_dr,k) / (R_oracle,k - R_dr,k) per episode
-index k, on reports of the same family and task list: 0 is the non-adaptive ``dr`` baseline,
-1 the ``oracle`` that is told the task.
+``compare`` works from the per-task, per-seed numbers of the JSON files alone. Reports of the
+same family, the same task list (in order) and the same seeds per task are *paired*: trial
+(task i, seed s) of one faced exactly the task and initial-state noise of the other's. For
+paired reports it gives
+
+- the paired difference A - B per episode index k: the mean over tasks of the per-task
+  differences (seeds averaged within a task first) with a 95 % Student-t interval over tasks;
+  task difficulty varies far more than policies do, so this interval is much narrower than
+  the two curves' intervals suggest;
+- the normalized score (R_k - R_dr,k) / (R_oracle,k - R_dr,k), where R is the mean over tasks:
+  0 is the non-adaptive ``dr`` baseline, 1 the ``oracle`` that is told the task. Its 95 %
+  interval is a percentile bootstrap over tasks (the same resampled task indices for the
+  three reports, 10,000 resamples, a fixed seed, so the output is deterministic).
 """
 
 from __future__ import annotations
@@ -23,7 +37,9 @@ from __future__ import annotations
 import io as _io
 import json
 import math
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +65,13 @@ def build_report(*, policy: Any, source: str, family: str, tasks: Sequence[Any],
     returns = results.returns.reshape(seeds, n, episodes).transpose(1, 0, 2)
     success = (None if results.success is None
                else results.success.reshape(seeds, n, episodes).transpose(1, 0, 2))
+    lengths = results.lengths.reshape(seeds, n, episodes).transpose(1, 0, 2)
     trial_seeds = np.asarray(results.seeds).reshape(seeds, n).T
     entries = []
     for i, task in enumerate(tasks):
         entry: dict[str, Any] = {"task": task.to_dict(), "seeds": trial_seeds[i].tolist(),
-                                 "returns": returns[i].tolist()}
+                                 "returns": returns[i].tolist(),
+                                 "lengths": lengths[i].astype(int).tolist()}
         if success is not None:
             entry["success"] = success[i].tolist()
         entries.append(entry)
@@ -108,7 +126,30 @@ def load_report(path: str | Path) -> dict[str, Any]:
     summary = data.get("summary", {})
     if not all(k in summary for k in ("episode", "mean_return", "ci95_return")):
         raise RoboMetaError(f"report {path} lacks its summary")
+    _check_trials(data, path)
     return data
+
+
+def _check_trials(data: dict[str, Any], path: Path) -> None:
+    """Per-task entries with seeds and (seeds x episodes) returns, and lengths if any."""
+    episodes, entries = data.get("episodes"), data.get("tasks")
+    if not isinstance(episodes, int) or episodes < 1 or not isinstance(entries, list) \
+            or not entries or len(entries) != data.get("num_tasks", len(entries)):
+        raise RoboMetaError(f"report {path} lacks its per-task results")
+    with_lengths = sum(isinstance(e, dict) and "lengths" in e for e in entries)
+    for i, entry in enumerate(entries):
+        seeds = entry.get("seeds") if isinstance(entry, dict) else None
+        ok = isinstance(seeds, list) and seeds and "task" in entry
+        for key in ("returns", "lengths") if with_lengths else ("returns",):
+            try:
+                shape = np.asarray(entry[key], dtype=float).shape if ok else None
+            except (KeyError, TypeError, ValueError):
+                shape = None
+            ok = ok and shape == (len(seeds), episodes)
+        if not ok:
+            raise RoboMetaError(f"report {path}, task {i}: expected its seeds and one "
+                                f"{episodes}-episode row of returns"
+                                f"{' and lengths' if with_lengths else ''} per seed")
 
 
 def split_label(report: dict[str, Any]) -> str:
@@ -121,6 +162,116 @@ def split_label(report: dict[str, Any]) -> str:
 def tasks_key(report: dict[str, Any]) -> str:
     """Identical for reports on the same family and the same task list (in order)."""
     return json.dumps([report["family"], [t["task"] for t in report["tasks"]]], sort_keys=True)
+
+
+def per_task(report: dict[str, Any], key: str = "returns") -> np.ndarray | None:
+    """(tasks, episodes) array of ``key`` (returns or lengths), seeds averaged within a task.
+
+    None for ``lengths`` in a report written before reports kept them.
+    """
+    if any(key not in entry for entry in report["tasks"]):
+        return None
+    return np.array([np.mean(np.asarray(e[key], dtype=np.float64), axis=0)
+                     for e in report["tasks"]])
+
+
+# -- pairing -------------------------------------------------------------------------------------
+def unpaired_reason(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """Why reports ``a`` and ``b`` are not paired (None if they are: same tasks and seeds)."""
+    if a["family"] != b["family"]:
+        return f"families {a['family']} and {b['family']}"
+    if tasks_key(a) != tasks_key(b):
+        return (f"different tasks: {split_label(a)} ({a['num_tasks']} tasks) and "
+                f"{split_label(b)} ({b['num_tasks']} tasks)")
+    for i, (ta, tb) in enumerate(zip(a["tasks"], b["tasks"], strict=True)):
+        if ta["seeds"] != tb["seeds"]:
+            if len(ta["seeds"]) != len(tb["seeds"]):
+                return (f"different seeds: {len(ta['seeds'])} and {len(tb['seeds'])} per task "
+                        "(--seeds)")
+            return f"different seeds: task {i} ran seeds {ta['seeds']} and {tb['seeds']} (--seed)"
+    return None
+
+
+def check_paired(reports: Sequence[dict[str, Any]], paths: Sequence[str | Path]) -> None:
+    """Raise a one-line RoboMetaError unless every report is paired with the first."""
+    for report, path in zip(reports[1:], paths[1:], strict=True):
+        why = unpaired_reason(reports[0], report)
+        if why is not None:
+            raise RoboMetaError(
+                f"{paths[0]} and {path} are not paired ({why}); paired statistics need reports "
+                "of the same tasks and seeds (evaluate with the same --split or --tasks-file, "
+                "--seeds and --seed), or use --curves-only")
+
+
+def comparison_pairs(reports: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
+    """The (A, B) report indices whose paired difference A - B ``compare`` shows.
+
+    Every report against each ``dr`` report, then against each ``oracle`` report (oracle - dr
+    once); without either, every report against the first one given.
+    """
+    algos = [r["policy"]["algo"] for r in reports]
+    refs = [j for j, a in enumerate(algos) if a == "dr"]
+    refs += [j for j, a in enumerate(algos) if a == "oracle"]
+    if not refs:
+        return [(i, 0) for i in range(1, len(reports))]
+    pairs: list[tuple[int, int]] = []
+    for j in refs:
+        pairs += [(i, j) for i in range(len(reports))
+                  if i != j and (j, i) not in pairs and (i, j) not in pairs]
+    return pairs
+
+
+def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list]:
+    """A - B per common episode index: mean and 95 % Student-t half-width over tasks.
+
+    ``a`` and ``b`` must be paired. Per task the seeds are averaged first, so each task is
+    one difference; ``excludes_zero`` says whether the interval excludes 0. With one task
+    there is no interval (NaN).
+    """
+    k = min(a["episodes"], b["episodes"])
+    diff = per_task(a)[:, :k] - per_task(b)[:, :k]
+    stats = summarize(diff)
+    ci = stats["ci95"] if len(diff) > 1 else [math.nan] * k
+    return {"mean": stats["mean"], "ci95": ci,
+            "excludes_zero": [bool(abs(m) > c) for m, c in zip(stats["mean"], ci, strict=True)]}
+
+
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+
+
+def normalized_score(report: dict[str, Any], dr: dict[str, Any], oracle: dict[str, Any], *,
+                     resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = BOOTSTRAP_SEED) -> dict[str, list[float]]:
+    """(R_k - R_dr,k) / (R_oracle,k - R_dr,k) per common episode k, with a 95 % interval.
+
+    R is the mean over tasks of the seed-averaged returns. The interval is a percentile
+    bootstrap over tasks: ``resamples`` draws of task indices with replacement (one draw
+    shared by the three reports, which must be paired) from ``numpy.random.default_rng(seed)``.
+    The score and its interval are NaN where the oracle and dr means are equal.
+    """
+    k = min(report["episodes"], dr["episodes"], oracle["episodes"])
+    x, d, o = (per_task(r)[:, :k] for r in (report, dr, oracle))
+    score = _ratio(x.mean(axis=0), d.mean(axis=0), o.mean(axis=0))
+    rng, n = np.random.default_rng(seed), len(x)
+    draws = []
+    for start in range(0, resamples, 1000):  # bounded memory for large task sets
+        idx = rng.integers(0, n, size=(min(1000, resamples - start), n))
+        draws.append(_ratio(x[idx].mean(axis=1), d[idx].mean(axis=1), o[idx].mean(axis=1)))
+    draws = np.concatenate(draws)
+    draws[~np.isfinite(draws)] = np.nan  # a resample whose oracle and dr means are equal
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column gives NaN
+        low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
+    bad = np.isnan(score)
+    low[bad], high[bad] = math.nan, math.nan
+    return {"score": score.tolist(), "low": low.tolist(), "high": high.tolist()}
+
+
+def _ratio(r: np.ndarray, r_dr: np.ndarray, r_oracle: np.ndarray) -> np.ndarray:
+    gap = r_oracle - r_dr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.abs(gap) > 1e-12, (r - r_dr) / gap, np.nan)
 
 
 # -- terminal tables -----------------------------------------------------------------------------
@@ -208,95 +359,143 @@ def labels(reports: Sequence[dict[str, Any]], paths: Sequence[Path]) -> list[str
             for name, p in zip(names, paths, strict=True)]
 
 
-def normalized_scores(reports: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Normalized score per episode for every report that shares its tasks with a dr and an oracle.
+@dataclass
+class Comparison:
+    """What ``robo-meta compare`` shows: curves, and for paired reports their statistics.
 
-    Returns (groups, notes): each group is ``{"where": "family split (n tasks)", "dr": i,
-    "oracle": j, "scores": {report index: [score per episode]}}``; notes say what was not
-    normalized. A score is NaN where R_oracle,k = R_dr,k or the report has no episode k.
+    ``differences``: one ``paired_difference`` per pair of ``comparison_pairs``, with the
+    indices ``a`` and ``b`` added. ``normalized``: None, or ``{"dr": i, "oracle": j,
+    "scores": {report index: normalized_score(...)}}`` for the reports other than those two.
     """
-    groups: dict[str, list[int]] = {}
-    for i, report in enumerate(reports):
-        groups.setdefault(tasks_key(report), []).append(i)
-    found, notes = [], []
-    for members in groups.values():
-        algos = [reports[i]["policy"]["algo"] for i in members]
-        dr = [i for i, a in zip(members, algos, strict=True) if a == "dr"]
-        oracle = [i for i, a in zip(members, algos, strict=True) if a == "oracle"]
-        first = reports[members[0]]
-        where = f"{first['family']} {split_label(first)} ({first['num_tasks']} tasks)"
-        if not dr or not oracle:
-            if len(reports) > 1:
-                missing = " and ".join(n for n, m in (("dr", dr), ("oracle", oracle)) if not m)
-                notes.append(f"no normalized score on {where}: no {missing} report on these tasks")
-            continue
+
+    reports: list[dict[str, Any]]
+    names: list[str]
+    paired: bool
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    normalized: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def compare(reports: Sequence[dict[str, Any]], paths: Sequence[str | Path],
+            curves_only: bool = False) -> Comparison:
+    """The comparison of ``reports`` (loaded from ``paths``).
+
+    Unless ``curves_only``, the reports must be paired (same tasks and seeds, else a
+    one-line RoboMetaError), and the paired differences and the normalized score are
+    computed from their per-task results.
+    """
+    reports = list(reports)
+    result = Comparison(reports, labels(reports, [Path(p) for p in paths]), not curves_only)
+    if curves_only:
+        if len({tasks_key(r) for r in reports}) > 1:
+            sets = sorted({f"{r['family']} {split_label(r)} ({r['num_tasks']} tasks)"
+                           for r in reports})
+            result.notes.append("these reports are on different tasks (" + "; ".join(sets)
+                                + "): their curves are not directly comparable")
+        return result
+    check_paired(reports, paths)
+    for i, j in comparison_pairs(reports):
+        result.differences.append({"a": i, "b": j, **paired_difference(reports[i], reports[j])})
+    algos = [r["policy"]["algo"] for r in reports]
+    dr = [i for i, a in enumerate(algos) if a == "dr"]
+    oracle = [i for i, a in enumerate(algos) if a == "oracle"]
+    if dr and oracle:
         if len(dr) > 1 or len(oracle) > 1:
-            notes.append(f"several dr/oracle reports on {where}: normalizing by the first of each")
+            result.notes.append("several dr or oracle reports: the normalized score uses the "
+                                "first of each")
         d, o = dr[0], oracle[0]
-        r_dr = np.asarray(reports[d]["summary"]["mean_return"], dtype=float)
-        r_oracle = np.asarray(reports[o]["summary"]["mean_return"], dtype=float)
-        scores = {}
-        for i in members:
-            if i in (d, o):
-                continue
-            r = np.asarray(reports[i]["summary"]["mean_return"], dtype=float)
-            scores[i] = [_score(r[k], r_dr[k], r_oracle[k])
-                         if k < min(len(r_dr), len(r_oracle)) else math.nan
-                         for k in range(len(r))]
-        found.append({"where": where, "dr": d, "oracle": o, "scores": scores})
-    return found, notes
+        result.normalized = {"dr": d, "oracle": o, "scores": {
+            i: normalized_score(r, reports[d], reports[o])
+            for i, r in enumerate(reports) if i not in (d, o)}}
+    elif dr or oracle:
+        result.notes.append(f"no normalized score: it needs a dr and an oracle report, and "
+                            f"there is no {'oracle' if dr else 'dr'} report")
+    return result
 
 
-def _score(r: float, r_dr: float, r_oracle: float) -> float:
-    gap = r_oracle - r_dr
-    return (r - r_dr) / gap if abs(gap) > 1e-12 else math.nan
-
-
-def compare_tables(reports: Sequence[dict[str, Any]], names: Sequence[str],
-                   groups: Sequence[dict[str, Any]]) -> str:
-    """Mean return ± CI per episode for every report, then the normalized scores."""
+def compare_tables(comparison: Comparison) -> str:
+    """The curves table, success and episode lengths, paired differences, normalized score."""
+    reports, names = comparison.reports, comparison.names
     episodes = max(r["episodes"] for r in reports)
-    header = ["report", "family", "tasks", *[f"ep {k}" for k in range(1, episodes + 1)]]
+    eps = [f"ep {k}" for k in range(1, episodes + 1)]
     rows = []
     for name, report in zip(names, reports, strict=True):
         s = report["summary"]
         cells = [f"{m:.2f} ± {c:.2f}" for m, c in zip(s["mean_return"], s["ci95_return"],
                                                         strict=True)]
-        rows.append([name, report["family"], f"{split_label(report)} ({report['num_tasks']})",
-                     *cells, *[""] * (episodes - len(cells))])
-    parts = ["mean return ± 95% CI over tasks", table(rows, header, left=3)]
+        rows.append(_pad([name, report["family"],
+                          f"{split_label(report)} ({report['num_tasks']}x{report['seeds']})",
+                          *cells], episodes + 3))
+    parts = ["mean return ± 95% CI over tasks (tasks x seeds; seeds averaged within a task)",
+             table(rows, ["report", "family", "tasks", *eps], left=3)]
     with_success = [(n, r) for n, r in zip(names, reports, strict=True)
                     if r["summary"].get("success_rate")]
     if with_success:
         rows = [_pad([n, *[f"{v:.3f}" for v in r["summary"]["success_rate"]]], episodes + 1)
                 for n, r in with_success]
-        parts += ["", "success rate",
-                  table(rows, ["report", *[f"ep {k}" for k in range(1, episodes + 1)]], left=1)]
-    for group in groups:
-        parts += ["", f"normalized score on {group['where']}: "
-                      f"(R_k - R_dr,k) / (R_oracle,k - R_dr,k); dr = {names[group['dr']]} (0), "
-                      f"oracle = {names[group['oracle']]} (1)"]
+        parts += ["", "success rate", table(rows, ["report", *eps], left=1)]
+    parts += ["", *_lengths_lines(reports, names, eps)]
+    if comparison.differences:
+        n = reports[0]["num_tasks"]
+        parts += ["", f"paired difference A - B: mean ± 95% CI over the {n} tasks (Student-t on "
+                      "the per-task differences); * the interval excludes 0"]
+        rows = [_pad([f"{names[d['a']]} - {names[d['b']]}",
+                      *[_difference(m, c, x) for m, c, x in
+                        zip(d["mean"], d["ci95"], d["excludes_zero"], strict=True)]],
+                     episodes + 1) for d in comparison.differences]
+        parts.append(table(rows, ["A - B", *eps], left=1))
+    group = comparison.normalized
+    if group is not None:
+        parts += ["", f"normalized score (R_k - R_dr,k) / (R_oracle,k - R_dr,k): 0 = "
+                      f"{names[group['dr']]}, 1 = {names[group['oracle']]}; [95% bootstrap "
+                      f"interval over tasks, {BOOTSTRAP_RESAMPLES:,} resamples]"]
         if not group["scores"]:
-            parts.append("(no other report on these tasks)")
-            continue
-        rows = [_pad([names[i], *[_show(v) for v in scores]], episodes + 1)
-                for i, scores in group["scores"].items()]
-        parts.append(table(rows, ["report", *[f"ep {k}" for k in range(1, episodes + 1)]], left=1))
+            parts.append("(no other report)")
+        else:
+            rows = [_pad([names[i], *[_interval(*v) for v in zip(
+                        s["score"], s["low"], s["high"], strict=True)]], episodes + 1)
+                    for i, s in group["scores"].items()]
+            parts.append(table(rows, ["report", *eps], left=1))
     return "\n".join(parts)
+
+
+def _lengths_lines(reports: Sequence[dict[str, Any]], names: Sequence[str],
+                   eps: Sequence[str]) -> list[str]:
+    """Mean episode length per episode index (one line when every episode has one length)."""
+    lengths = [per_task(r, "lengths") for r in reports]
+    if all(x is None for x in lengths):
+        return ["episode lengths: not in these reports (written before reports kept them)"]
+    values = {int(v) for r in reports if per_task(r, "lengths") is not None
+              for e in r["tasks"] for row in e["lengths"] for v in row}
+    if len(values) == 1 and all(x is not None for x in lengths):
+        return [f"episode length: {values.pop()} steps in every episode of every report"]
+    rows = [_pad([name, *(["n/a"] * len(eps) if x is None
+                          else [f"{v:.1f}" for v in x.mean(axis=0)])], len(eps) + 1)
+            for name, x in zip(names, lengths, strict=True)]
+    return ["mean episode length in steps (episodes far shorter than the zero policy's "
+            "suggest an early-termination exploit)", table(rows, ["report", *eps], left=1)]
 
 
 def _pad(cells: list[str], width: int) -> list[str]:
     return cells + [""] * (width - len(cells))
 
 
-def _show(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
+def _difference(mean: float, ci: float, excludes_zero: bool) -> str:
+    if math.isnan(ci):
+        return f"{mean:+.2f} (1 task: no CI)"
+    return f"{mean:+.2f} ± {ci:.2f}{' *' if excludes_zero else '  '}"
 
 
-def plot_compare(reports: Sequence[dict[str, Any]], names: Sequence[str],
-                 groups: Sequence[dict[str, Any]]):
+def _interval(score: float, low: float, high: float) -> str:
+    if math.isnan(score):
+        return "n/a"
+    return f"{score:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def plot_compare(comparison: Comparison):
     """Curves of every report (mean ± CI); a second panel of normalized scores if any."""
-    scored = [(g, i, s) for g in groups for i, s in g["scores"].items()]
+    reports, names, group = comparison.reports, comparison.names, comparison.normalized
+    scored = list(group["scores"].items()) if group is not None else []
     fig, axes = _figure(2 if scored else 1, width_per_panel=5.4)
     episodes = max(r["episodes"] for r in reports)
     for i, (name, report) in enumerate(zip(names, reports, strict=True)):
@@ -311,11 +510,13 @@ def plot_compare(reports: Sequence[dict[str, Any]], names: Sequence[str],
         ax.axhline(1.0, color="0.4", linestyle=":", linewidth=1)
         ax.text(0.8, 0.0, " dr", va="bottom", fontsize=8, color="0.3")
         ax.text(0.8, 1.0, " oracle", va="bottom", fontsize=8, color="0.3")
-        for _, i, scores in scored:
-            ax.plot(range(1, len(scores) + 1), scores, marker="o", color=f"C{i % 10}",
-                    label=names[i], linewidth=1.8)
+        for i, s in scored:
+            x = np.arange(1, len(s["score"]) + 1)
+            color = f"C{i % 10}"
+            ax.plot(x, s["score"], marker="o", color=color, label=names[i], linewidth=1.8)
+            ax.fill_between(x, s["low"], s["high"], color=color, alpha=0.18, linewidth=0)
         _episode_axis(ax, episodes)
-        ax.set_ylabel("normalized score (0 = dr, 1 = oracle)")
+        ax.set_ylabel("normalized score (0 = dr, 1 = oracle), 95% bootstrap CI")
         ax.legend(fontsize=8, loc="best")
     families = sorted({f"{r['family']} {split_label(r)}" for r in reports})
     fig.suptitle("adaptation curves: " + ", ".join(families), fontsize=9.5)

@@ -1,9 +1,19 @@
-"""``robo-meta compare``: several evaluation reports as one figure and one table.
+"""``robo-meta compare``: several evaluation reports as one figure and a few tables.
 
-Curves (mean return ± 95 % CI per episode index) of every report share one plot. Where a
-``dr`` report and an ``oracle`` report cover the same tasks (same family, same task list),
-every other report on those tasks also gets the normalized score
-(R_k - R_dr,k) / (R_oracle,k - R_dr,k), printed and drawn in a second panel.
+Everything is computed from the report JSON files alone (their per-task, per-seed returns
+and episode lengths). The reports must be *paired*: the same family, task list and seeds per
+task (``robo-meta evaluate`` with the same ``--split``/``--tasks-file``, ``--seeds`` and
+``--seed``); otherwise compare says so in one line and exits with status 2, writing nothing.
+``--curves-only`` lifts that and draws the curves alone (say the test and ood curves of one
+policy). For paired reports it prints
+
+- the curves: mean return ± 95 % CI over tasks per episode index (and success, lengths);
+- the paired difference A - B per episode with a 95 % CI on the per-task differences, for
+  every report against each dr report and each oracle report (oracle - dr once); without
+  either, every report against the first one given;
+- with a dr and an oracle report, the normalized score (R_k - R_dr,k) / (R_oracle,k - R_dr,k)
+  of every other report, with a 95 % bootstrap interval over tasks, also drawn in a second
+  panel of the figure.
 """
 
 from __future__ import annotations
@@ -16,14 +26,20 @@ from robo_meta.envs.errors import RoboMetaError
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "compare", help="compare evaluation reports (curves, table, normalized score)",
-        description="Plot the adaptation curves of several `robo-meta evaluate` reports and "
-                    "print them as a table; with dr and oracle reports on the same tasks, "
-                    "also the normalized score of the others.",
+        "compare", help="compare evaluation reports (curves, paired differences, normalized "
+                        "score)",
+        description="Plot the adaptation curves of several `robo-meta evaluate` reports of the "
+                    "same tasks and seeds and print them as a table, with the paired "
+                    "difference of each report against dr and oracle (or against the first "
+                    "report) and, given dr and oracle reports, the normalized score of the "
+                    "others; 95%% intervals throughout.",
     )
     parser.add_argument("reports", nargs="+", type=Path, help="report JSON files")
     parser.add_argument("--out", type=Path, default=Path("reports/compare.png"),
                         help="figure path (default reports/compare.png)")
+    parser.add_argument("--curves-only", action="store_true",
+                        help="reports of different tasks or seeds: curves and means only, no "
+                             "paired statistics")
     parser.set_defaults(run=run)
 
 
@@ -34,18 +50,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".png":
         raise RoboMetaError(f"--out {args.out}: the figure is a PNG (name it .png)")
     loaded = [reports.load_report(path) for path in args.reports]
-    names = reports.labels(loaded, args.reports)
-    groups, notes = reports.normalized_scores(loaded)
-    if len({reports.tasks_key(r) for r in loaded}) > 1:
-        sets = sorted({f"{r['family']} {reports.split_label(r)} ({r['num_tasks']} tasks)"
-                       for r in loaded})
-        print("note: these reports are on different tasks (" + "; ".join(sets) + "): their "
-              "curves are not directly comparable, and only reports that share their tasks "
-              "with a dr and an oracle report get a normalized score")
-    for note in notes:
+    comparison = reports.compare(loaded, args.reports, curves_only=args.curves_only)
+    png = reports.render_png(reports.plot_compare(comparison))
+    for note in comparison.notes:
         print(f"note: {note}")
-    png = reports.render_png(reports.plot_compare(loaded, names, groups))
-    print(reports.compare_tables(loaded, names, groups))
+    print(reports.compare_tables(comparison))
     with io.atomic_path(args.out) as tmp:
         tmp.write_bytes(png)
     print(f"figure: {args.out}")
