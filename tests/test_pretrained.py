@@ -91,3 +91,17 @@ def test_refresh_of_an_unknown_policy_is_one_clear_error(tmp_path):
         pretrained.refresh("hopper-params-rl3")
     with pytest.raises(RoboMetaError, match="bad pretrained name"):
         pretrained.refresh("../cheetah-vel-dr", root=tmp_path)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["policies", "refresh"], "usage: robo-meta policies refresh NAME"),
+    (["policies", "refresh", "nope-rl2"], "no pretrained policy 'nope-rl2' (available: "),
+    (["policies", "export", "runs/x", "x"], "usage: robo-meta policies export"),
+])
+def test_policies_cli_errors_are_one_line_naming_the_subcommand(capsys, argv, message):
+    from robo_meta.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"robo-meta policies: error: {message}")

@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("run_dir", nargs="?", type=Path,
                         help="export: the training run; refresh: the pretrained name")
     parser.add_argument("name", nargs="?", help="export: the pretrained name")
-    parser.add_argument("--command", help="export: the exact command that trained the run")
+    parser.add_argument("--command", dest="training_command",
+                        help="export: the exact command that trained the run")
     parser.add_argument("--seeds", type=int, default=1, help="export: seeds per task (default 1)")
     parser.add_argument("--notes", default="", help="export: a paragraph for the card")
     parser.set_defaults(run=run)
@@ -31,9 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from robo_meta.envs.errors import RoboMetaError
 
     if args.action == "export":
-        if args.run_dir is None or args.name is None or not args.command:
+        if args.run_dir is None or args.name is None or not args.training_command:
             raise RoboMetaError("usage: robo-meta policies export RUN_DIR NAME --command CMD")
-        target = pretrained.export(args.run_dir, pretrained.check_name(args.name), args.command,
+        target = pretrained.export(args.run_dir, pretrained.check_name(args.name),
+                                   args.training_command,
                                    seeds=args.seeds, notes=args.notes)
         print((target / "card.md").read_text())
         print(f"exported to {target}")
