@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 
@@ -121,3 +122,91 @@ def test_resume_of_a_damaged_checkpoint_is_one_error_line(tmp_path, capsys, fini
     assert re.match(r"robo-meta train: error: corrupt checkpoint .*damaged: cannot read state.pt",
                     err[0]), err[0]
     assert _snapshot(run_dir) == before
+
+
+def test_help_of_an_algorithm_lists_its_own_options_from_the_field_docstrings(capsys):
+    for algo, own in (("dr", "Hidden layers of the MLP"), ("rl2", "GRU hidden size")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--algo", algo, "--help"])
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert f"robo-meta train --algo {algo}" in out and own in out
+        assert "--total-steps" in out and "--out DIR" in out  # the run's and the runner's
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--totl-steps", "5"], r"unknown option '--totl-steps' for --algo dr \(did you mean "
+                            r"--total-steps"),
+    (["--total-steps", "x"], r"--total-steps: invalid literal for int"),
+    (["--config"], r"argument --config: expected one argument"),
+])
+def test_bad_flags_end_in_one_line(tmp_path, capsys, flags, message):
+    assert _main(["train", *TINY, *flags, "--out", tmp_path / "run"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_accepts_a_runs_own_config_json(tmp_path, finished_run):
+    again = tmp_path / "again"
+    assert _main(["train", "--config", finished_run / "config.json", "--out", again,
+                  "--no-progress"]) == 0
+    first = json.loads((finished_run / "config.json").read_text())
+    second = json.loads((again / "config.json").read_text())
+    assert second == first  # every field, the network specs too
+    assert _steps_logged(again) == _steps_logged(finished_run) == [128]
+
+
+def test_a_second_run_on_a_directory_in_use_fails_naming_the_holder(tmp_path, capsys):
+    from robo_meta.algos.ppo import PPOConfig
+    from robo_meta.runner import Runner
+
+    run_dir = tmp_path / "run"
+    holder = Runner(PPOConfig(family="point-goal", algo="dr", num_envs=8, threads=1),
+                    run_dir, torch.device("cpu"), progress=False)
+    try:
+        before = _snapshot(run_dir)
+        assert _main(["train", *TINY, "--total-steps", 128, "--out", run_dir]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and f"in use by another training run (pid {os.getpid()})" in err[0]
+        assert _snapshot(run_dir) == before
+    finally:
+        holder.logger.close()
+        holder.algorithm.close()
+        holder.release()
+
+
+def test_resume_drops_rows_logged_after_the_checkpoint_and_stray_temporaries(tmp_path):
+    run_dir = tmp_path / "run"
+    assert _main(["train", *TINY, "--total-steps", 256, "--checkpoint-every", 128,
+                  "--out", run_dir]) == 0
+    # as if killed after logging step 384 but before its checkpoint, mid-write of state.pt
+    with open(run_dir / "metrics.csv", "a") as f:
+        f.write("384" + "," * (len(f"{_header(run_dir)}".split(",")) - 1) + "\n")
+    (run_dir / ".tmp-state-abc.pt").write_bytes(b"half")
+    assert _main(["train", "--resume", run_dir, "--total-steps", 512, "--no-progress"]) == 0
+    assert _steps_logged(run_dir) == [128, 256, 384, 512]
+    assert not list(run_dir.glob(".tmp-*"))
+
+
+def _header(run_dir) -> str:
+    return (run_dir / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_a_run_of_the_first_checkpoint_format_resumes(tmp_path, finished_run):
+    run_dir = tmp_path / "old"
+    shutil.copytree(finished_run, run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    state = torch.load(run_dir / "state.pt", weights_only=True)
+    algorithm, runner = state["algorithm"], state["runner"]
+    (run_dir / "config.json").write_text(json.dumps(
+        {"train": config["train"], "policy": config["modules"]["policy"]}))
+    torch.save({"policy": state["modules"]["policy"], "optimizer": algorithm["optimizer"],
+                "trainer": {"step": runner["step"], "wall_time": runner["wall_time"],
+                            "lr": algorithm["lr"], "scaler": algorithm["scaler"],
+                            "generator": algorithm["generator"]}}, run_dir / "state.pt")
+    assert _main(["train", "--resume", run_dir, "--total-steps", 256, "--no-progress"]) == 0
+    state = torch.load(run_dir / "state.pt", weights_only=True)
+    assert state["runner"]["step"] == 256 and state["format"] == 2
+    adam_steps = {int(s["step"]) for s in state["algorithm"]["optimizer"]["state"].values()}
+    assert adam_steps == {2 * UPDATES_PER_ROLLOUT}  # Adam went on from the first rollout

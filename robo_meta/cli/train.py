@@ -37,7 +37,7 @@ def add_parser(subparsers) -> None:
 
 
 def _runner_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--config", type=Path)
     parser.add_argument("--resume", type=Path)
@@ -46,9 +46,12 @@ def _runner_parser() -> argparse.ArgumentParser:
 
 
 def _peek_algo(argv: list[str]) -> str | None:
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     parser.add_argument("--algo")
-    return parser.parse_known_args(argv)[0].algo
+    try:
+        return parser.parse_known_args(argv)[0].algo
+    except argparse.ArgumentError as exc:
+        raise RoboMetaError(str(exc)) from None
 
 
 def resolve_config(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
@@ -57,8 +60,8 @@ def resolve_config(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
 
     try:
         options, rest = _runner_parser().parse_known_args(argv)
-    except SystemExit:  # argparse already printed why (a missing value)
-        raise RoboMetaError("--out, --config and --resume each take a path") from None
+    except argparse.ArgumentError as exc:
+        raise RoboMetaError(str(exc)) from None
     data: dict[str, Any] = {}
     if options.resume is not None:
         saved = options.resume / "config.json"
@@ -102,13 +105,23 @@ def _parse_flags(config_class: type[RunConfig], argv: list[str], default: RunCon
 
 
 def _first_message(panel: str) -> str:
-    """The message of tyro's error panel (box lines up to its first rule), as one line."""
-    words = []
+    """The message of tyro's error panel, as one line.
+
+    The panel is a title, a rule, then the message up to the next rule; drawn with box
+    characters on a terminal and with plain ones elsewhere (pytest), so both are read.
+    """
+    texts = []
     for line in panel.splitlines():
-        text = line.strip().strip("│╭╮╰╯").strip()
-        if not line.strip().startswith("│"):
-            continue
-        if not text or set(text) <= {"─"}:
+        text = line.strip().strip("│╭╮╰╯|+").strip().strip("─").strip()
+        texts.append("" if set(text) <= {"-", "─"} else text)
+    while texts and not texts[0]:
+        texts.pop(0)
+    body = texts[1:]  # after the title
+    while body and not body[0]:
+        body.pop(0)
+    words = []
+    for text in body:
+        if not text:
             break
         words.append(text)
     return " ".join(words) or "bad option (see --help)"
