@@ -169,7 +169,9 @@ class BatchSimulator:
                                 else rng.uniform(-scale, scale, nv))
         self.elapsed[ids] = 0
         obs = self.robot.observe(self.qpos[ids], self.qvel[ids], self.spec.include_xy)
-        self._last_obs[ids] = obs
+        last = self._last_obs.copy()  # never write into an observation a caller was given
+        last[ids] = obs
+        self._last_obs = last
         return obs
 
     def observe(self) -> np.ndarray:

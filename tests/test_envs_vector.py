@@ -190,3 +190,19 @@ def test_task_features_at_a_trial_boundary():
         assert np.array_equal(vec.task_features, features(vec.tasks))
         boundaries += info["trial_start"].sum()
     assert boundaries > 0
+
+
+@pytest.mark.parametrize("front_door", ["make", "make_vec"])
+def test_a_returned_observation_is_never_overwritten_by_a_later_reset(front_door):
+    # the simulator used to write each reset's observation into the array it last returned
+    if front_door == "make":
+        env = envs.make("hopper-params")
+        zero = np.zeros(3, dtype=np.float32)
+    else:
+        env = envs.make_vec("hopper-params", 2, nthread=1)
+        zero = np.zeros((2, 3), dtype=np.float32)
+    env.reset(seed=0)
+    obs = env.step(zero)[0]
+    kept = obs.copy()
+    env.reset(seed=1)
+    assert np.array_equal(obs, kept)
