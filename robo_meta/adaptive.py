@@ -265,3 +265,23 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
     return get_algorithm(run_config.algo).load_policy(
         run_config, modules, trained_family, device, name or Path(source).resolve().name, seed,
         meta)
+
+
+def load_policy_on_family(source: str | Path, family: str | None = None, *,
+                          task_family: str | None = None, device: str | torch.device = "auto",
+                          seed: int = 0) -> tuple[AdaptivePolicy, str]:
+    """(policy, family it runs on) for the commands that take ``--policy`` and ``--family``.
+
+    The family is ``family`` if given; else, for the built-in ``random``/``zero`` (which have
+    none), the family of the tasks the user named (``task_family``); else the policy's own.
+    It comes back as a built-in family's name or a spec file's path.
+    """
+    if family is None and str(source) in BUILTIN:
+        family = task_family
+    if family is not None and not family.endswith(".toml"):
+        family = get_family(family).name
+    policy = load_policy(source, device=device, family=family, seed=seed)
+    family = family or policy.family
+    if family is None:
+        raise RoboMetaError(f"cannot tell the family of {source}: give --family")
+    return policy, family

@@ -63,19 +63,13 @@ def run(args: argparse.Namespace) -> int:
     ref = demo.parse_task_ref(args.task)
     if args.viewer:
         demo.require_display()  # before loading anything heavy
-    family = args.family
-    if family is None and ref.path is not None and args.policy in ("random", "zero"):
-        family = demo.file_task(ref).family  # the tasks file says which family
-
-    from robo_meta.adaptive import load_policy
+    from robo_meta.adaptive import load_policy, load_policy_on_family
     from robo_meta.device import resolve_device
 
     device = resolve_device(args.device)
-    policy = load_policy(args.policy, device=device, family=family, seed=args.seed)
-    family = family or policy.family
-    if family is None:
-        raise RoboMetaError(f"cannot tell the family of {args.policy}: give --family")
-    family = get_family(family).name if not family.endswith(".toml") else family
+    task_family = demo.file_task(ref).family if ref.path is not None else None
+    policy, family = load_policy_on_family(args.policy, args.family, task_family=task_family,
+                                           device=device, seed=args.seed)
     policies = [policy]
     if args.compare:
         policies.append(load_policy(args.compare, device=device, family=family, seed=args.seed))

@@ -92,22 +92,15 @@ def run(args: argparse.Namespace) -> int:
     from robo_meta.evaluation import read_tasks_file
 
     file_tasks = read_tasks_file(args.tasks_file) if args.tasks_file is not None else None
-    family = args.family
-    if family is None and file_tasks is not None and args.policy in ("random", "zero"):
-        family = file_tasks[0].family  # the tasks say which family
-    if family is not None:
-        family = get_family(family).name if not family.endswith(".toml") else family
-
     from robo_meta import report as reports
-    from robo_meta.adaptive import load_policy
+    from robo_meta.adaptive import load_policy_on_family
     from robo_meta.device import resolve_device
     from robo_meta.evaluation import run_trials
 
     device = resolve_device(args.device)
-    policy = load_policy(args.policy, device=device, family=family, seed=args.seed)
-    family = family or policy.family
-    if family is None:
-        raise RoboMetaError(f"cannot tell the family of {args.policy}: give --family")
+    policy, family = load_policy_on_family(
+        args.policy, args.family, task_family=file_tasks[0].family if file_tasks else None,
+        device=device, seed=args.seed)
     family_name = get_family(family).name
     tasks, split = resolve_tasks(args, family, file_tasks)
     label = split or args.tasks_file.stem
