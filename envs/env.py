@@ -10,12 +10,15 @@ import numpy as np
 
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.envs.family import Family, get_family
-from robo_meta.envs.simulator import BatchSimulator
+from robo_meta.envs.simulator import SingleSimulator
 from robo_meta.envs.task import Task
 
 
 class RoboMetaEnv(gym.Env):
     """A single simulation of a robo_meta family (a batch of one, so it matches ``make_vec``).
+
+    It steps through ``SingleSimulator.step_one``, the batch step's arithmetic on Python floats
+    (bit for bit the same), so that it runs about as fast as gymnasium's own MuJoCo envs.
 
     | argument | meaning |
     |---|---|
@@ -47,7 +50,7 @@ class RoboMetaEnv(gym.Env):
         self.family = get_family(family)
         if render_mode not in (None, "rgb_array"):
             raise RoboMetaError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.sim = BatchSimulator(self.family, 1, nthread=1)
+        self.sim = SingleSimulator(self.family)
         self.fixed_task = None if task is None else self.family.validate(task)
         self.render_mode = render_mode
         self.width, self.height, self.camera = width, height, camera
@@ -81,12 +84,10 @@ class RoboMetaEnv(gym.Env):
     def step(self, action):
         if self.sim.tasks[0] is None:
             raise RoboMetaError("call reset() before step()")
-        obs, reward, terminated, truncated, info = self.sim.step(np.asarray(action)[None])
-        info = {key: value[0].item() for key, value in info.items()}
-        info["task_features"] = self.sim.task_features[0].copy()
+        obs, reward, terminated, truncated, info = self.sim.step_one(action)
         if info["sim_failed"]:
             self.sim.reset([0])  # the episode ends (truncated); the state is safe again
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+        return obs, reward, terminated, truncated, info
 
     def render(self):
         if self.render_mode != "rgb_array":

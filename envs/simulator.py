@@ -1,7 +1,10 @@
 """BatchSimulator: every simulation of a family in one ``mujoco.batch.Batch``.
 
 The single-simulation gymnasium env and the vector env are both thin layers over this class
-(the single env is a batch of one), which is why they agree bit for bit.
+(the single env is a batch of one), which is why they agree bit for bit. The single env steps
+through ``SingleSimulator.step_one``: the same batch of one, with the step's arithmetic on
+Python floats, where numpy's per-call overhead on one-row arrays would cost as much as the
+physics; tests/test_envs_single.py holds it to ``step`` bit for bit.
 
 Per simulation, a task sets per-simulation model fields (``Batch.expand``) from copies of the
 nominal values taken once at start-up, so scales never compound; ``set_const`` follows every
@@ -13,6 +16,7 @@ loop is drawing reset noise from each simulation's own generator, and only at re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import mujoco
@@ -30,6 +34,9 @@ _FATAL_WARNINGS = [
     int(mujoco.mjtWarning.mjWARN_BADQVEL),
     int(mujoco.mjtWarning.mjWARN_BADQACC),
 ]
+# consecutive, so one slice of the warning counts holds them
+_FATAL_SLICE = slice(min(_FATAL_WARNINGS), max(_FATAL_WARNINGS) + 1)
+assert sorted(_FATAL_WARNINGS) == list(range(_FATAL_SLICE.start, _FATAL_SLICE.stop))
 _STAGE_NONE = int(mujoco.mjtStage.mjSTAGE_NONE)
 
 
@@ -187,7 +194,8 @@ class BatchSimulator:
         last finite observation and ``truncated``; the caller resets it.
         """
         action = np.asarray(action, dtype=np.float64).reshape(self.num_sims, -1)
-        action = np.clip(action, self.action_low, self.action_high)
+        # clipped (np.clip's Python wrapper alone costs a microsecond a call)
+        action = np.minimum(np.maximum(action, self.action_low), self.action_high)
         self.ctrl[:] = action
         n_pos = self.robot.position_dims
         before = self.qpos[:, :n_pos].copy()
@@ -225,3 +233,141 @@ class BatchSimulator:
 
     def close(self) -> None:
         self.batch = None  # type: ignore[assignment]
+
+
+class SingleSimulator(BatchSimulator):
+    """One simulation (a batch of one) with a lean step, ``step_one``, for ``RoboMetaEnv``.
+
+    Physics, tasks and resets are ``BatchSimulator``'s, on a ``Batch`` of one. ``step_one``
+    returns what ``step`` returns for row 0, bit for bit, as Python scalars: the same float
+    operations in the same order, on Python floats instead of one-row arrays. Each numpy call
+    on a one-row array costs 0.3-1 us: ``step`` and the conversion of its rows to scalars took
+    about 21 us per half-cheetah env step, nearly as long as MuJoCo's five physics steps
+    (25 us); ``step_one`` takes 5.5 us, as gymnasium's HalfCheetah-v5 does around the same
+    physics (docs/benchmarks.md). Two quantities stay numpy's, since a Python formula need not
+    reproduce them bit for bit: the sum of the squared actions (numpy's summation order) and
+    the cosine and sine of a direction angle (once per task).
+    The reward terms (``rewards.reward_terms``), the health check and the observation
+    (``Robot.healthy``, ``Robot.observe``) are mirrored in ``_terms_one``, ``_healthy_one`` and
+    ``_observe_one``: a change to one needs the same change to its twin.
+    tests/test_envs_single.py checks ``step_one`` against ``step`` for every family.
+    """
+
+    def __init__(self, family: str | Family):
+        super().__init__(family, 1, nthread=1)
+        self._qpos_row, self._qvel_row, self._ctrl_row = self.qpos[0], self.qvel[0], self.ctrl[0]
+        self._fatal = self.batch.warning[0, _FATAL_SLICE, 1]  # a view of their counts
+        self._n_pos = self.robot.position_dims
+        self._obs_start = 0 if self.spec.include_xy else self._n_pos
+        self._kind = self.spec.task
+        weights = self.family.reward
+        self._w_forward = weights.get("forward_reward_weight", 1.0)
+        self._w_healthy = weights.get("healthy_reward", 0.0)
+        self._w_ctrl = weights.get("ctrl_cost_weight", 0.0)
+        self._radius = weights.get("success_radius", 0.1)
+        self._values: dict[str, list[float]] = {}
+        self._direction = (0.0, 0.0)
+
+    def set_tasks(self, ids: Sequence[int] | np.ndarray, tasks: Sequence[Task]) -> None:
+        super().set_tasks(ids, tasks)
+        self._values = {name: values[0].tolist() for name, values in self.params.items()}
+        if self._kind == "direction_2d":  # numpy's cos and sin, as rewards.py takes them
+            angle = self.params["direction_angle"][:, 0]
+            self._direction = (np.cos(angle).item(), np.sin(angle).item())
+
+    def step_one(self, action) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """One env step: ``obs, reward, terminated, truncated, info`` as ``step`` gives row 0.
+
+        ``info`` holds Python floats and bools, and a copy of ``task_features[0]``.
+        """
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        action = np.minimum(np.maximum(action, self.action_low), self.action_high)
+        self._ctrl_row[:] = action
+        ctrl_sq = np.add.reduce(action * action).item()  # numpy's sum, as rewards.py's
+        before = self._qpos_row[:self._n_pos].tolist()
+        try:
+            self.batch.step(nstep=self.spec.frame_skip)
+            failed = any(self._fatal.tolist())
+        except SimulationError:
+            failed = True
+        qpos, qvel = self._qpos_row.tolist(), self._qvel_row.tolist()
+        healthy = self._healthy_one(qpos, qvel)
+        info = self._terms_one(qpos, before, ctrl_sq, healthy)
+        reward = 0  # summed as sum() sums rewards.py's arrays: 0 + t1 + t2 + ...
+        for value in info.values():
+            reward = reward + value
+        values = self._observe_one(qpos, qvel)
+        failed = failed or not (all(map(math.isfinite, values)) and math.isfinite(reward))
+        elapsed = self.elapsed.item(0) + 1
+        self.elapsed[0] = elapsed
+        terminated = not healthy and self.robot.terminate_when_unhealthy
+        truncated = elapsed >= self.spec.horizon
+        if self._kind == "goal":
+            info["success"] = self._distance(qpos) <= self._radius
+        if failed:
+            obs = self._last_obs[0].copy()
+            reward = 0.0
+            for key in info:
+                if key.startswith("reward_"):
+                    info[key] = 0.0
+            terminated, truncated = False, True
+        else:
+            obs = np.array(values)
+            self._last_obs = obs[None]
+        info["sim_failed"] = failed
+        info["task_features"] = self.task_features[0].copy()
+        return obs, reward, terminated, truncated, info
+
+    # -- scalar twins of Robot.observe, Robot.healthy and rewards.reward_terms ------------------
+    def _observe_one(self, qpos: list[float], qvel: list[float]) -> list[float]:
+        clip = self.robot.qvel_clip
+        if clip is not None:  # np.clip(qvel, -clip, clip), NaN kept
+            qvel = [-clip if v < -clip else clip if v > clip else v for v in qvel]
+        return qpos[self._obs_start:] + qvel
+
+    def _healthy_one(self, qpos: list[float], qvel: list[float]) -> bool:
+        robot = self.robot
+        if robot.z_index is not None:
+            z = qpos[robot.z_index]
+            if not (z > robot.healthy_z[0] and z < robot.healthy_z[1]):
+                return False
+        if robot.angle_index is not None:
+            angle = qpos[robot.angle_index]
+            if not (angle > robot.healthy_angle[0] and angle < robot.healthy_angle[1]):
+                return False
+        if robot.healthy_state is not None:
+            bound = robot.healthy_state
+            return all(abs(v) < bound for v in qpos[2:]) and all(abs(v) < bound for v in qvel)
+        return True
+
+    def _distance(self, qpos: list[float]) -> float:
+        """np.linalg.norm(position[:2] - goal): the square root of the sum of two squares."""
+        goal = self._values["goal"]
+        dx, dy = qpos[0] - goal[0], qpos[1] - goal[1]
+        return math.sqrt(dx * dx + dy * dy)
+
+    def _terms_one(self, qpos: list[float], before: list[float], ctrl_sq: float,
+                   healthy: bool) -> dict[str, float]:
+        """``info``'s reward terms, ``reward_<name>``, in ``rewards.reward_terms``' order."""
+        kind, dt, weight = self._kind, self.dt, self._w_forward
+        if kind == "velocity":
+            velocity = (qpos[0] - before[0]) / dt
+            info = {"reward_forward":
+                    -weight * abs(velocity - self._values["target_velocity"][0])}
+        elif kind == "direction":
+            velocity = (qpos[0] - before[0]) / dt
+            info = {"reward_forward": weight * self._values["direction"][0] * velocity}
+        elif kind == "direction_2d":
+            vx, vy = (qpos[0] - before[0]) / dt, (qpos[1] - before[1]) / dt
+            cos, sin = self._direction
+            info = {"reward_forward": weight * (vx * cos + vy * sin)}
+        elif kind == "goal":
+            info = {"reward_goal": -self._distance(qpos)}
+        elif kind == "forward":
+            info = {"reward_forward": weight * ((qpos[0] - before[0]) / dt)}
+        else:
+            raise ValueError(f"unknown task kind {kind!r}")
+        if self._w_healthy:
+            info["reward_healthy"] = self._w_healthy * (1.0 if healthy else 0.0)
+        info["reward_ctrl"] = -self._w_ctrl * ctrl_sq
+        return info
