@@ -1,4 +1,5 @@
-"""Simulator throughput: env steps/s of make_vec against SyncVectorEnv and a raw Batch.
+"""Simulator throughput: make_vec against SyncVectorEnv and a raw Batch; the single env
+against gymnasium's own MuJoCo env of the same robot.
 
 Three ways to step a family's robot, measured in one process with the same random actions:
 
@@ -15,6 +16,18 @@ the same number of env steps in all (so each does about the same work). The roun
 the three (in a rotating order) and the median of each is reported, because the machines these
 run on are shared and noisy; the ratios make_vec/sync and make_vec/batch are what to compare
 between machines.
+
+The single env, as stable-baselines3 users meet it: ``robo_meta.envs.make(family)`` against
+gymnasium's v5 env of the same robot (``HalfCheetah-v5`` for the cheetah families, ``Hopper-v5``,
+``Walker2d-v5``, ``Ant-v5``; none for the point mass), both bare (``gymnasium.make(...)``'s
+wrappers taken off, as ``make`` has none), stepped with the same random actions and reset where
+their episodes end. The reference loads robo_meta's copy of the robot's MJCF (``xml_file``) with
+the family's ``frame_skip``, so both simulate the same model: gymnasium's bundled
+half_cheetah.xml uses ``settotalmass``, which MuJoCo 4.0 deprecates with a warning and a
+MUJOCO_LOG.TXT in the working directory; robo_meta's writes the same masses out. Ant-v5 leaves
+the contact forces out of its observation, as robo_meta's ant does. Within a round the two take
+turns of ``BLOCK`` steps (a few milliseconds), so that a burst of load on a shared machine
+slows both alike; the median of the per-round ratios is reported.
 """
 
 from __future__ import annotations
@@ -34,6 +47,10 @@ from robo_meta.bench import positive_int
 
 SYNC_ENVS = 8  # the number of single envs in the SyncVectorEnv reference
 ACTION_POOL = 50  # distinct random action batches, cycled, so drawing them is not timed
+# gymnasium's env of each robot robo_meta shares with it (the point mass has none)
+GYMNASIUM_IDS = {"half_cheetah": "HalfCheetah-v5", "hopper": "Hopper-v5",
+                 "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
+BLOCK = 100  # env steps per turn in the single-env comparison
 
 
 def _actions(space: gymnasium.spaces.Box, num_envs: int, seed: int) -> np.ndarray:
@@ -155,6 +172,100 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _single_runner(env: gymnasium.Env, seed: int):
+    """Steps of one env with random actions, reset where its episodes end."""
+    env.reset(seed=seed)
+    actions = _actions(env.action_space, 1, seed)[:, 0]
+
+    def run(steps: int) -> None:
+        step = env.step
+        for t in range(steps):
+            _, _, terminated, truncated, _ = step(actions[t % ACTION_POOL])
+            if terminated or truncated:
+                env.reset()
+
+    return run
+
+
+def gymnasium_reference(family: str) -> tuple[str, gymnasium.Env] | None:
+    """(id, bare env) of gymnasium's v5 env of ``family``'s robot, on robo_meta's MJCF of it."""
+    fam = envs.get_family(family)
+    env_id = GYMNASIUM_IDS.get(fam.robot.name)
+    if env_id is None:
+        return None
+    kwargs = {"xml_file": str(fam.robot.path), "frame_skip": fam.spec.frame_skip}
+    if env_id == "Ant-v5":
+        kwargs["include_cfrc_ext_in_observation"] = False
+    return env_id, gymnasium.make(env_id, **kwargs).unwrapped
+
+
+def measure_single(family: str, steps: int = 2000, rounds: int = 25, seed: int = 0) -> dict:
+    """Env steps/s of ``envs.make(family)`` and of gymnasium's env of the same robot.
+
+    Returns ``single_steps_per_s`` and ``single_rounds`` (ours), ``reference`` (gymnasium's id,
+    or None for a robot it lacks) with ``reference_steps_per_s`` and ``reference_rounds``, and
+    ``single_over_reference``: the median of the per-round ratios (with ``ratio_rounds``),
+    and ``best_over_best``: the ratio of each one's fastest round, the least disturbed by load.
+    """
+    ours = envs.make(family)  # an unknown family fails here
+    reference = gymnasium_reference(family)
+    runners = {"single": _single_runner(ours, seed)}
+    if reference is not None:
+        runners["reference"] = _single_runner(reference[1], seed)
+    for run in runners.values():
+        run(100)  # warm up
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    blocks = [BLOCK] * (steps // BLOCK) + ([steps % BLOCK] if steps % BLOCK else [])
+    for r in range(rounds):
+        elapsed = dict.fromkeys(names, 0.0)
+        for b, block in enumerate(blocks):
+            for name in names[(r + b) % 2:] + names[:(r + b) % 2]:  # in turn first
+                elapsed[name] += _timed(runners[name], block)
+        for name in names:
+            samples[name].append(steps / elapsed[name])
+    result: dict = {"family": family, "steps": steps, "rounds": rounds, "cpus": os.cpu_count(),
+                    "reference": None if reference is None else reference[0]}
+    for name, values in samples.items():
+        result[f"{name}_steps_per_s"] = statistics.median(values)
+        result[f"{name}_rounds"] = values
+    if reference is not None:
+        ratios = [a / b for a, b in zip(samples["single"], samples["reference"], strict=True)]
+        result["ratio_rounds"] = ratios
+        result["single_over_reference"] = statistics.median(ratios)
+        result["best_over_best"] = max(samples["single"]) / max(samples["reference"])
+    return result
+
+
+def format_single_table(result: dict) -> str:
+    """The single-env measurements as a plain-text table with the ratio to gymnasium's env."""
+    family, reference = result["family"], result["reference"]
+    rows = [(f"make({family})", "single")]
+    if reference is not None:
+        rows.append((f"gymnasium {reference} (bare, same MJCF)", "reference"))
+    width = max(len(label) for label, _ in rows)
+    lines = [
+        f"{family} single env: {result['steps']} steps x {result['rounds']} rounds,"
+        f" {result['cpus']} CPUs",
+        f"| {'env'.ljust(width)} | env steps/s (median) | rounds (min-max) |",
+        f"|{'-' * (width + 2)}|---------------------:|-----------------:|",
+    ]
+    for label, name in rows:
+        values = result[f"{name}_rounds"]
+        spread = f"{min(values):,.0f}-{max(values):,.0f}"
+        lines.append(f"| {label.ljust(width)} | {result[f'{name}_steps_per_s']:>20,.0f} |"
+                     f" {spread:>16} |")
+    lines.append("")
+    if reference is None:
+        lines.append(f"no gymnasium env of the {envs.get_family(family).robot.name} robot")
+    else:
+        ratios = result["ratio_rounds"]
+        lines.append(f"make / gymnasium {reference}: {result['single_over_reference']:.2f}x"
+                     f" (median of per-round ratios; {min(ratios):.2f}-{max(ratios):.2f});"
+                     f" fastest rounds: {result['best_over_best']:.2f}x")
+    return "\n".join(lines)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", required=True, help="family name or path to a .toml spec")
     parser.add_argument("--num-envs", type=positive_int, default=256,
@@ -166,10 +277,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="interleaved rounds; the median is reported (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of resets and actions")
+    parser.add_argument("--single-steps", type=positive_int, default=2000,
+                        help="env steps per round of the single-env comparison (default 2000)")
+    parser.add_argument("--single-rounds", type=positive_int, default=25,
+                        help="rounds of the single-env comparison (default 25)")
+    parser.add_argument("--single-only", action="store_true",
+                        help="only the single env against gymnasium's, not make_vec")
 
 
 def run(args: argparse.Namespace) -> int:
-    result = measure(args.family, args.num_envs, steps=args.steps, threads=args.threads,
-                     rounds=args.rounds, seed=args.seed)
-    print(format_table(result))
+    if not args.single_only:
+        result = measure(args.family, args.num_envs, steps=args.steps, threads=args.threads,
+                         rounds=args.rounds, seed=args.seed)
+        print(format_table(result))
+        print()
+    single = measure_single(args.family, steps=args.single_steps, rounds=args.single_rounds,
+                            seed=args.seed)
+    print(format_single_table(single))
     return 0
