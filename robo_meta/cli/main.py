@@ -16,7 +16,7 @@ import sys
 
 from robo_meta.envs.errors import RoboMetaError
 
-COMMANDS = ("families", "train", "evaluate", "compare", "demo", "policies", "bench")
+COMMANDS = ("quickstart", "families", "train", "evaluate", "compare", "demo", "policies", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
