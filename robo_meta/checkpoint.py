@@ -5,8 +5,9 @@
 dicts and plain numbers only (``torch.load(weights_only=True)`` reads it; no pickled
 objects): ``{"format": 2, "modules": {name: state dict}, "algorithm": the algorithm's own
 state, "runner": {"step", "wall_time"}}``. ``meta.json``: family, algorithm, steps, wall time,
-device, versions. Each file is written atomically; ``state.pt`` carries its own step count, so
-a run killed between two writes still loads and resumes.
+device, versions and the sha256 of ``state.pt``, checked at load. Each file is written
+atomically; ``state.pt`` carries its own step count, so a run killed between two writes still
+loads and resumes. Weights that are not finite are refused at load, as damage.
 
 Format 1 (one ``policy`` network, the trainer's state under ``trainer``), as the first
 pretrained policies were written, is read by ``upgrade``.
@@ -14,6 +15,8 @@ pretrained policies were written, is read by ``upgrade``.
 
 from __future__ import annotations
 
+import hashlib
+import io as io_bytes
 import json
 import platform
 import time
@@ -49,11 +52,16 @@ def save_config(run_dir: Path, config: RunConfig,
 
 
 def save_state(run_dir: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Write ``state.pt`` then ``meta.json``, each atomically."""
+    """Write ``state.pt`` then ``meta.json`` (with the sha256 of state.pt), each atomically."""
     with io.atomic_path(run_dir / "state.pt") as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
-    io.write_json(run_dir / "meta.json", {**meta, "versions": versions(),
+        digest = sha256(tmp)
+    io.write_json(run_dir / "meta.json", {**meta, "state_sha256": digest, "versions": versions(),
                                           "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load(run_dir: str | Path, map_location: str | torch.device = "cpu"):
@@ -75,7 +83,8 @@ def load(run_dir: str | Path, map_location: str | torch.device = "cpu"):
             "modules" in config or "policy" in config):
         raise RoboMetaError(f"corrupt checkpoint {run_dir}: config.json lacks train/modules")
     try:
-        state = torch.load(run_dir / "state.pt", map_location=map_location, weights_only=True)
+        data = (run_dir / "state.pt").read_bytes()
+        state = torch.load(io_bytes.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
         # one line: torch's weights_only message spans several, the useful one names the global
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
@@ -85,7 +94,15 @@ def load(run_dir: str | Path, map_location: str | torch.device = "cpu"):
         ) from None
     if not isinstance(state, dict) or not ("modules" in state or "policy" in state):
         raise RoboMetaError(f"corrupt checkpoint {run_dir}: state.pt lacks the modules")
-    return upgrade(config, state) + (meta,)
+    config, state = upgrade(config, state)
+    recorded = meta.get("state_sha256")
+    # state.pt is written before meta.json: a run killed between the two leaves a newer
+    # state.pt (a later step) beside the previous meta.json, which is not damage
+    if (recorded is not None and hashlib.sha256(data).hexdigest() != recorded
+            and state["runner"].get("step") == meta.get("steps")):
+        raise RoboMetaError(f"corrupt checkpoint {run_dir}: state.pt does not match the sha256 "
+                            "that meta.json recorded (damaged or replaced)")
+    return config, state, meta
 
 
 def upgrade(config: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
@@ -128,6 +145,11 @@ def restore_modules(modules: dict[str, Any], saved: dict[str, Any], source: str 
         raise RoboMetaError(f"corrupt checkpoint {source}: state.pt holds modules "
                             f"{sorted(saved)}, config.json {sorted(modules)}")
     for name, module in modules.items():
+        for key, tensor in (saved[name].items() if isinstance(saved[name], dict) else ()):
+            if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(
+                    torch.isfinite(tensor).all()):
+                raise RoboMetaError(f"corrupt checkpoint {source}: non-finite values in "
+                                    f"{name}.{key} (a diverged or damaged run)")
         try:
             module.load_state_dict(saved[name])
         except RuntimeError as exc:

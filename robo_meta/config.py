@@ -10,6 +10,7 @@ of defaults: the dataclass.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,12 +52,15 @@ class RunConfig:
 
     def validate(self: C) -> C:
         """Check the shared fields; algorithm configs extend this with their own checks."""
-        for name in ("total_steps", "episodes_per_trial", "eval_tasks"):
-            if getattr(self, name) <= 0:
-                raise RoboMetaError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("threads", "torch_threads", "eval_every", "checkpoint_every", "seed"):
-            if getattr(self, name) < 0:
-                raise RoboMetaError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_range(self, "total_steps", 1, 10**13)
+        check_range(self, "episodes_per_trial", 1, 1000)
+        check_range(self, "eval_tasks", 1, 10_000)
+        check_range(self, "seed", 0, 2**32 - 1)
+        check_range(self, "threads", 0, 1024)
+        check_range(self, "torch_threads", 0, 1024)
+        check_range(self, "eval_every", 0, 10**13)
+        check_range(self, "checkpoint_every", 0, 10**13)
+        check_range(self, "time_limit_s", 0.0, 1e9)
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise RoboMetaError(f"device must be auto, cpu or cuda, got {self.device!r}")
         return self
@@ -72,6 +76,20 @@ class RunConfig:
             raise RoboMetaError(f"unknown config key {unknown[0]!r} for --algo "
                                 f"{data.get('algo', cls.algo)}{did_you_mean(unknown[0], names)}")
         return cls(**data)
+
+
+def check_range(config: Any, name: str, low: float, high: float, low_open: bool = False) -> None:
+    """``config.name`` is a finite number of the field's kind in [low, high] (or (low, high])."""
+    value = getattr(config, name)
+    kind = int if isinstance(getattr(type(config), name, 0.0), int) else float
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            kind is int and not isinstance(value, int)):
+        raise RoboMetaError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
+                            f"got {value!r}")
+    if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+        shown = str if kind is int else "{:g}".format
+        raise RoboMetaError(f"{name} must be in {'(' if low_open else '['}{shown(low)}, "
+                            f"{shown(high)}], got {value!r}")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -60,7 +60,8 @@ def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: 
         io.write_json(staging / "config.json", config)
         torch.save({"format": checkpoint.FORMAT, "modules": state["modules"], "algorithm": {},
                     "runner": state["runner"]}, staging / "state.pt")
-        meta = {**meta, "training_command": command}
+        meta = {**meta, "training_command": command,
+                "state_sha256": checkpoint.sha256(staging / "state.pt")}
         io.write_json(staging / "meta.json", meta)
         reports = evaluate_splits(str(staging), seeds)
         meta["evaluation"] = _evaluation(reports, seeds)

@@ -14,6 +14,7 @@ resume and the algorithm have all been accepted.
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import time
 from pathlib import Path
@@ -49,6 +50,7 @@ class Runner:
         self._lock = _lock(self.run_dir) if resume else None
         self.algorithm = spec.build(config, self.family, device)
         self.wall_time = 0.0
+        self._saved_step: int | None = None
         try:
             if resume:
                 self._load()
@@ -89,6 +91,7 @@ class Runner:
         checkpoint.restore_modules(self.algorithm.modules, state["modules"], self.run_dir)
         self.algorithm.load_state_dict(state["algorithm"])
         self.wall_time = float(state["runner"]["wall_time"])
+        self._saved_step = self.step
 
     def save(self) -> None:
         state = {"modules": {name: m.state_dict() for name, m in self.algorithm.modules.items()},
@@ -98,6 +101,19 @@ class Runner:
                 "wall_time_s": round(self.wall_time, 1), "device": str(self.device),
                 "device_name": device_name(self.device), "seed": self.config.seed}
         checkpoint.save_state(self.run_dir, state, meta)
+        self._saved_step = self.step
+
+    def _non_finite(self, stats: dict[str, float]) -> str | None:
+        """What went non-finite in this iteration (a statistic or a weight), else None."""
+        for key, value in stats.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"{key} = {value}"
+        for name, module in self.algorithm.modules.items():
+            params = list(module.parameters())
+            if params and not bool(torch.stack([p.isfinite().all() for p in params]).all()):
+                bad = next(n for n, p in module.named_parameters() if not p.isfinite().all())
+                return f"{name}.{bad} has non-finite values"
+        return None
 
     # -- the loop ------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
@@ -119,10 +135,18 @@ class Runner:
         next_eval = (self.step // eval_every + 1) * eval_every
         next_ckpt = (self.step // ckpt_every + 1) * ckpt_every
         last_eval: dict[str, float] = {}
+        diverged = False
         try:
             while self.step < cfg.total_steps and not self._out_of_time():
                 start, before = time.perf_counter(), self.step
                 stats = self.algorithm.iteration()
+                problem = self._non_finite(stats)
+                if problem:
+                    diverged = True
+                    kept = (f"the checkpoint of step {self._saved_step:,} is kept"
+                            if self._saved_step is not None else "no checkpoint was written")
+                    raise RoboMetaError(f"training diverged at step {self.step:,} ({problem}); "
+                                        f"{kept} (try a lower --learning-rate)")
                 elapsed = time.perf_counter() - start
                 self.wall_time += elapsed
                 row = {"step": self.step, "wall_time": self.wall_time,
@@ -137,7 +161,8 @@ class Runner:
                     self.save()
                     next_ckpt = (self.step // ckpt_every + 1) * ckpt_every
         finally:
-            self.save()
+            if not diverged:
+                self.save()
             self.logger.close()
             self.algorithm.close()
             self.release()

@@ -71,8 +71,12 @@ def finished_run(tmp_path_factory):
 
 BAD_INPUT = {
     "unknown algorithm": (["--algo", "ppo"], r"unknown algorithm 'ppo'"),
-    "non-positive steps": (["--total-steps", "0"], r"total_steps must be positive, got 0"),
-    "negative steps": (["--total-steps", "-5"], r"total_steps must be positive, got -5"),
+    "non-positive steps": (["--total-steps", "0"], r"total_steps must be in \[1, \d+\], got 0"),
+    "negative steps": (["--total-steps", "-5"], r"total_steps must be in \[1, \d+\], got -5"),
+    "infinite learning rate": (["--learning-rate", "inf"],
+                               r"learning_rate must be in \(0, 1e\+06\], got inf"),
+    "huge initial log std": (["--init-log-std", "1e30"], r"init_log_std must be in \[-20, 5\]"),
+    "huge batch": (["--num-envs", str(10**12)], r"num_envs must be in \[1, 65536\]"),
     "cuda without cuda": (["--device", "cuda"], r"--device cuda .*CUDA is not available"),
     "resume, other family": (["--resume", "{run}", "--family", "cheetah-vel"],
                              r"that run trained family 'point-goal', not 'cheetah-vel'"),
@@ -201,6 +205,9 @@ def test_a_run_of_the_first_checkpoint_format_resumes(tmp_path, finished_run):
     algorithm, runner = state["algorithm"], state["runner"]
     (run_dir / "config.json").write_text(json.dumps(
         {"train": config["train"], "policy": config["modules"]["policy"]}))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    del meta["state_sha256"]  # format 1 recorded none
+    (run_dir / "meta.json").write_text(json.dumps(meta))
     torch.save({"policy": state["modules"]["policy"], "optimizer": algorithm["optimizer"],
                 "trainer": {"step": runner["step"], "wall_time": runner["wall_time"],
                             "lr": algorithm["lr"], "scaler": algorithm["scaler"],

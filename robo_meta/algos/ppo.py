@@ -35,10 +35,10 @@ from torch import nn
 
 from robo_meta.adaptive import TrainedPolicy
 from robo_meta.algos import AlgorithmSpec
-from robo_meta.config import RunConfig
+from robo_meta.config import RunConfig, check_range
 from robo_meta.envs import Family
 from robo_meta.envs.errors import RoboMetaError
-from robo_meta.policies import build_policy
+from robo_meta.policies import POLICY_CLASSES, build_policy
 from robo_meta.ppo import compute_gae, gaussian_entropy, gaussian_logprob, ppo_loss
 from robo_meta.sampler import Sampler, Trajectories
 
@@ -90,9 +90,24 @@ class PPOConfig(RunConfig):
         super().validate()
         if self.algo not in VARIANTS:
             raise RoboMetaError(f"PPOConfig is for {', '.join(VARIANTS)}, not {self.algo!r}")
-        for name in ("num_envs", "rollout_steps", "epochs", "minibatches", "gru_hidden"):
-            if getattr(self, name) <= 0:
-                raise RoboMetaError(f"{name} must be positive, got {getattr(self, name)}")
+        check_range(self, "num_envs", 1, 1 << 16)
+        check_range(self, "rollout_steps", 1, 1 << 16)
+        check_range(self, "epochs", 1, 1000)
+        check_range(self, "minibatches", 1, 1 << 20)
+        check_range(self, "gru_hidden", 1, 1 << 14)
+        for name in ("learning_rate", "max_learning_rate", "desired_kl", "max_grad_norm",
+                     "clip_coef"):
+            check_range(self, name, 0.0, 1e6, low_open=True)
+        check_range(self, "gamma", 0.0, 1.0, low_open=True)
+        check_range(self, "gae_lambda", 0.0, 1.0)
+        check_range(self, "ent_coef", 0.0, 1e6)
+        check_range(self, "vf_coef", 0.0, 1e6)
+        check_range(self, "init_log_std", -20.0, 5.0)
+        if self.target_kl is not None:
+            check_range(self, "target_kl", 0.0, 1e6, low_open=True)
+        if not self.hidden_sizes or any(not 0 < int(h) <= 1 << 14 for h in self.hidden_sizes):
+            raise RoboMetaError(f"hidden_sizes must be 1 to 16384 units per layer, got "
+                                f"{self.hidden_sizes}")
         if self.lr_schedule not in ("adaptive", "linear", "constant"):
             raise RoboMetaError(f"lr_schedule must be adaptive, linear or constant, got "
                                 f"{self.lr_schedule!r}")
@@ -303,6 +318,10 @@ def load_policy(config: RunConfig, modules: dict[str, nn.Module], family: str,
                 meta: dict | None = None) -> TrainedPolicy:
     """The deployed policy of a dr, oracle or rl2 run: its one network."""
     variant = VARIANTS[config.algo]
+    if not isinstance(modules["policy"], POLICY_CLASSES[variant.policy_class]):
+        raise RoboMetaError(f"{config.algo} trains a {variant.policy_class} policy, but this "
+                            f"checkpoint's network is a {type(modules['policy']).__name__} "
+                            "(config.json names the wrong algorithm?)")
     return TrainedPolicy(modules["policy"], config.algo, family, device,
                          with_features=variant.with_features, adaptive=variant.adaptive,
                          name=name, seed=seed, meta=meta)
