@@ -46,12 +46,12 @@ class GaussianActorCritic(nn.Module):
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.zeros(batch, 0, device=device)
 
-    def step(self, obs, prev_action, prev_reward, trial_start, state):
+    def step(self, obs, prev_action, prev_reward_done, trial_start, state):
         """One step for a batch: (mean, log_std, value, new_state)."""
         x = self.normalizer(obs)
         return self.actor(x), self.log_std.expand(len(obs), -1), self.critic(x).squeeze(-1), state
 
-    def sequence(self, obs, prev_action, prev_reward, trial_start, state):
+    def sequence(self, obs, prev_action, prev_reward_done, trial_start, state):
         """A (T, B, ...) sequence at once: (mean, log_std, value), each (T, B, ...)."""
         x = self.normalizer(obs)
         mean = self.actor(x)

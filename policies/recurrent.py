@@ -22,7 +22,7 @@ class RecurrentActorCritic(nn.Module):
 
     ``step`` takes (B, ...) inputs and the (B, hidden) state; ``sequence`` takes (T, B, ...)
     inputs and the state before the first step, resetting it at ``trial_start`` rows.
-    ``prev_reward`` is (…, 2): the previous reward and the episode-ended flag.
+    ``prev_reward_done`` is (…, 2): the previous reward and the episode-ended flag.
     """
 
     recurrent = True
@@ -43,24 +43,24 @@ class RecurrentActorCritic(nn.Module):
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.zeros(batch, self.hidden_size, device=device)
 
-    def _inputs(self, obs, prev_action, prev_reward):
+    def _inputs(self, obs, prev_action, prev_reward_done):
         x = self.normalizer(obs)
-        return x, self.encoder(torch.cat([x, prev_action, prev_reward], dim=-1))
+        return x, self.encoder(torch.cat([x, prev_action, prev_reward_done], dim=-1))
 
     def _heads(self, x, h):
         z = torch.cat([h, x], dim=-1)
         return self.actor(z), self.critic(z).squeeze(-1)
 
-    def step(self, obs, prev_action, prev_reward, trial_start, state):
+    def step(self, obs, prev_action, prev_reward_done, trial_start, state):
         """One step: (mean, log_std, value, new_state); state resets where trial_start."""
-        x, e = self._inputs(obs, prev_action, prev_reward)
+        x, e = self._inputs(obs, prev_action, prev_reward_done)
         h = self.gru(e, state * (~trial_start).unsqueeze(-1).to(state.dtype))
         mean, value = self._heads(x, h)
         return mean, self.log_std.expand_as(mean), value, h
 
-    def sequence(self, obs, prev_action, prev_reward, trial_start, state):
+    def sequence(self, obs, prev_action, prev_reward_done, trial_start, state):
         """Unroll over T steps (truncated BPTT from ``state``): (mean, log_std, value)."""
-        x, e = self._inputs(obs, prev_action, prev_reward)
+        x, e = self._inputs(obs, prev_action, prev_reward_done)
         keep = (~trial_start).unsqueeze(-1).to(state.dtype)
         hs = []
         h = state

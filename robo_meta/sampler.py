@@ -5,7 +5,7 @@ deployed ``TrainedPolicy`` uses too, so training and deployment cannot drift apa
 
 - the observation, with the task features appended for algorithms told the task (oracle);
 - the previous action (zero at a trial's first step);
-- ``prev_reward``, (n, 2): the previous reward and whether the previous episode ended there
+- ``prev_reward_done``, (n, 2): the previous reward and whether the previous episode ended there
   (zero at a trial's first step);
 - ``trial_start``: the policy's memory resets before this step.
 
@@ -31,15 +31,15 @@ class StepInputs(NamedTuple):
 
     obs: torch.Tensor  # (n, obs_dim [+ feature_dim]) float32
     prev_action: torch.Tensor  # (n, act_dim)
-    prev_reward: torch.Tensor  # (n, 2): previous reward, previous episode ended
+    prev_reward_done: torch.Tensor  # (n, 2): previous reward, previous episode ended
     trial_start: torch.Tensor  # (n,) bool
 
 
-def pack(obs: np.ndarray, features: np.ndarray | None, prev_reward: np.ndarray,
+def pack(obs: np.ndarray, features: np.ndarray | None, prev_reward_done: np.ndarray,
          trial_start: np.ndarray) -> np.ndarray:
     """Observation (+ features), previous reward/done and trial start in one float32 array."""
     parts = [obs] if features is None else [obs, features]
-    parts += [prev_reward, trial_start[:, None]]
+    parts += [prev_reward_done, trial_start[:, None]]
     return np.concatenate(parts, axis=1, dtype=np.float32)
 
 
@@ -60,17 +60,17 @@ class PolicyInputs:
     def __init__(self, num_envs: int, act_dim: int, device: torch.device):
         self.device = device
         self.prev_action = torch.zeros(num_envs, act_dim, device=device)
-        self.prev_reward = np.zeros((num_envs, 2), dtype=np.float32)
+        self.prev_reward_done = np.zeros((num_envs, 2), dtype=np.float32)
         self.trial_start = np.ones(num_envs, dtype=bool)
 
     def start_trials(self, rows: np.ndarray | slice = slice(None)) -> None:
         self.trial_start[rows] = True
-        self.prev_reward[rows] = 0.0
+        self.prev_reward_done[rows] = 0.0
         self.prev_action[torch.as_tensor(np.arange(len(self.trial_start))[rows],
                                          device=self.device)] = 0.0
 
     def encode(self, obs: np.ndarray, features: np.ndarray | None = None) -> StepInputs:
-        packed = pack(obs, features, self.prev_reward, self.trial_start)
+        packed = pack(obs, features, self.prev_reward_done, self.trial_start)
         return unpack(torch.from_numpy(packed).to(self.device, non_blocking=True),
                       self.prev_action)
 
@@ -81,10 +81,10 @@ class PolicyInputs:
     def observed(self, reward, terminated, truncated, trial_start: np.ndarray | None = None):
         """The env's answer; ``trial_start`` marks rows whose next step begins a new trial."""
         done = np.logical_or(terminated, truncated)
-        self.prev_reward = np.stack([np.asarray(reward, np.float32), done.astype(np.float32)],
+        self.prev_reward_done = np.stack([np.asarray(reward, np.float32), done.astype(np.float32)],
                                     axis=1)
         if trial_start is not None:
-            self.prev_reward[trial_start] = 0.0
+            self.prev_reward_done[trial_start] = 0.0
             self.trial_start = np.array(trial_start, dtype=bool)
 
 
@@ -193,9 +193,9 @@ class Sampler:
         The inputs are those the policy would have seen one step later in the same trial:
         the ended trial's task features (not the next one's), this action and reward.
         """
-        prev_reward = np.stack([reward, done], axis=1)
+        prev_reward_done = np.stack([reward, done], axis=1)
         packed = pack(info["final_obs"], self._features(info.get("task_features")),
-                      prev_reward, np.zeros(self.num_envs, dtype=bool))
+                      prev_reward_done, np.zeros(self.num_envs, dtype=bool))
         x = unpack(torch.from_numpy(packed).to(self.device), action)
         _, _, value, _ = policy.step(*x, self.state)
         return value * torch.from_numpy(cut).to(self.device)

@@ -69,7 +69,7 @@ class Reinforce:
         advantages, returns = compute_gae(rewards, traj.values, traj.next_value, trial_end,
                                           cfg.gamma, 1.0)
         x = traj.inputs
-        mean, log_std, value = self.policy.sequence(x.obs, x.prev_action, x.prev_reward,
+        mean, log_std, value = self.policy.sequence(x.obs, x.prev_action, x.prev_reward_done,
                                                     x.trial_start, traj.initial_state)
         policy_loss = -(gaussian_logprob(mean, log_std, traj.actions) * advantages).mean()
         baseline_loss = 0.5 * (value - returns).square().mean()

@@ -68,16 +68,16 @@ def test_rollout_replays_through_sequence_with_memory_reset_only_at_trial_starts
     for b in range(2):
         assert torch.nonzero(rollout.trial_start[:, b]).flatten().tolist() == starts
     # the done flag fed to the policy: set after every episode end, cleared at a trial start
-    done_flag = rollout.prev_reward[:, 0, 1]
+    done_flag = rollout.prev_reward_done[:, 0, 1]
     ends = [50, 100, 150]
     assert torch.nonzero(done_flag).flatten().tolist() == [t for t in ends if t not in starts]
-    assert torch.equal(rollout.prev_reward[starts, :], torch.zeros(len(starts), 2, 2))
+    assert torch.equal(rollout.prev_reward_done[starts, :], torch.zeros(len(starts), 2, 2))
     assert torch.equal(rollout.prev_action[starts, :], torch.zeros(len(starts), 2, 1 * 2))
     # recomputing the whole rollout as one sequence gives back what collection stored, so the
     # first PPO epoch starts at ratio 1: step and sequence agree on where memory resets
     with torch.no_grad():
         mean, log_std, value = ppo.policy.sequence(
-            rollout.obs, rollout.prev_action, rollout.prev_reward, rollout.trial_start,
+            rollout.obs, rollout.prev_action, rollout.prev_reward_done, rollout.trial_start,
             rollout.initial_state)
     torch.testing.assert_close(value, rollout.values, rtol=0, atol=1e-5)
     torch.testing.assert_close(gaussian_logprob(mean, log_std, rollout.actions),

@@ -60,24 +60,24 @@ def _inputs(T: int, B: int, seed: int = 1):
     gen = torch.Generator().manual_seed(seed)
     obs = torch.randn(T, B, OBS, generator=gen)
     prev_action = torch.randn(T, B, ACT, generator=gen)
-    prev_reward = torch.randn(T, B, 2, generator=gen)
-    return obs, prev_action, prev_reward
+    prev_reward_done = torch.randn(T, B, 2, generator=gen)
+    return obs, prev_action, prev_reward_done
 
 
 def test_recurrent_sequence_equals_step_repeated_with_a_trial_start_in_the_middle():
     policy = _recurrent()
     T, B = 6, 3
-    obs, prev_action, prev_reward = _inputs(T, B)
+    obs, prev_action, prev_reward_done = _inputs(T, B)
     trial_start = torch.zeros(T, B, dtype=torch.bool)
     trial_start[3, 0] = True  # simulation 0 starts a new trial at step 3
     trial_start[0, 2] = True  # simulation 2 starts one at step 0
     state = torch.randn(B, 16, generator=torch.Generator().manual_seed(2))
 
-    seq_mean, seq_log_std, seq_value = policy.sequence(obs, prev_action, prev_reward,
+    seq_mean, seq_log_std, seq_value = policy.sequence(obs, prev_action, prev_reward_done,
                                                        trial_start, state)
     h, means, values = state, [], []
     for t in range(T):
-        mean, log_std, value, h = policy.step(obs[t], prev_action[t], prev_reward[t],
+        mean, log_std, value, h = policy.step(obs[t], prev_action[t], prev_reward_done[t],
                                               trial_start[t], h)
         means.append(mean)
         values.append(value)
@@ -89,16 +89,16 @@ def test_recurrent_sequence_equals_step_repeated_with_a_trial_start_in_the_middl
 def test_recurrent_state_resets_exactly_where_trial_start_is_set():
     policy = _recurrent()
     T, B = 6, 2
-    obs, prev_action, prev_reward = _inputs(T, B)
+    obs, prev_action, prev_reward_done = _inputs(T, B)
     state = torch.randn(B, 16, generator=torch.Generator().manual_seed(3))
     trial_start = torch.zeros(T, B, dtype=torch.bool)
     trial_start[3, 0] = True
-    mean, _, value = policy.sequence(obs, prev_action, prev_reward, trial_start, state)
-    carried, _, _ = policy.sequence(obs, prev_action, prev_reward,
+    mean, _, value = policy.sequence(obs, prev_action, prev_reward_done, trial_start, state)
+    carried, _, _ = policy.sequence(obs, prev_action, prev_reward_done,
                                     torch.zeros_like(trial_start), state)
     # from step 3 on, simulation 0 is what a fresh unroll from the zero state gives
     fresh, _, fresh_value = policy.sequence(obs[3:, :1], prev_action[3:, :1],
-                                            prev_reward[3:, :1], trial_start[3:, :1],
+                                            prev_reward_done[3:, :1], trial_start[3:, :1],
                                             torch.randn(1, 16))  # reset overrides any state
     torch.testing.assert_close(mean[3:, :1], fresh, rtol=0, atol=1e-6)
     torch.testing.assert_close(value[3:, :1], fresh_value, rtol=0, atol=1e-6)

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from robo_meta.adaptive import TrainedPolicy
+from robo_meta.algos.ppo import VARIANTS
 from robo_meta.envs import get_family, make_vec
 from robo_meta.sampler import PolicyInputs, Sampler
-from tiny_policies import CPU, deployed, tiny_policy
+from tiny_policies import CPU, tiny_policy
 
 FAMILY = "point-goal"  # episodes of 50 steps, never terminated early
 
@@ -24,10 +26,10 @@ class Recorder(torch.nn.Module):
     def initial_state(self, batch, device="cpu"):
         return self.module.initial_state(batch, device)
 
-    def step(self, obs, prev_action, prev_reward, trial_start, state):
-        self.calls.append((obs.clone(), prev_action.clone(), prev_reward.clone(),
+    def step(self, obs, prev_action, prev_reward_done, trial_start, state):
+        self.calls.append((obs.clone(), prev_action.clone(), prev_reward_done.clone(),
                            trial_start.clone()))
-        return self.module.step(obs, prev_action, prev_reward, trial_start, state)
+        return self.module.step(obs, prev_action, prev_reward_done, trial_start, state)
 
 
 @pytest.mark.parametrize("algo, steps", [("rl2", 160), ("oracle", 50)])
@@ -43,12 +45,14 @@ def test_training_and_deployment_feed_the_network_identical_inputs(algo, steps):
     sampler.close()
     starts = traj.inputs.trial_start[:, 0].nonzero().flatten().tolist()
     assert starts == ([0, 100] if algo == "rl2" else [0])
-    assert traj.inputs.prev_reward[:, 0, 1].nonzero().flatten().tolist() == (
+    assert traj.inputs.prev_reward_done[:, 0, 1].nonzero().flatten().tolist() == (
         [50, 150] if algo == "rl2" else [])
 
     # the same transitions through the deployed policy, stepping the env ourselves
     recorder = Recorder(module)
-    policy = deployed(recorder, algo, FAMILY, seed=7)  # same sampling generator seed
+    variant = VARIANTS[algo]
+    policy = TrainedPolicy(recorder, algo, FAMILY, CPU, with_features=variant.with_features,
+                           adaptive=variant.adaptive, seed=7)  # the sampler's generator seed
     env = make_vec(FAMILY, n, episodes_per_trial=trial, nthread=1)
     obs, info = env.reset(seed=4)
     policy.reset(n, task_features=info["task_features"])
@@ -61,10 +65,10 @@ def test_training_and_deployment_feed_the_network_identical_inputs(algo, steps):
         policy.observe(obs, action, reward, terminated, truncated)
     env.close()
     assert len(recorder.calls) == steps
-    for t, (obs_t, prev_action, prev_reward, trial_start) in enumerate(recorder.calls):
+    for t, (obs_t, prev_action, prev_reward_done, trial_start) in enumerate(recorder.calls):
         assert torch.equal(obs_t, traj.inputs.obs[t]), t
         assert torch.equal(prev_action, traj.inputs.prev_action[t]), t
-        assert torch.equal(prev_reward, traj.inputs.prev_reward[t]), t
+        assert torch.equal(prev_reward_done, traj.inputs.prev_reward_done[t]), t
         assert torch.equal(trial_start, traj.inputs.trial_start[t]), t
 
 
@@ -78,12 +82,12 @@ def test_inputs_are_zero_at_a_trial_start_and_carry_reward_and_done_inside_one()
     inputs.observed(np.array([1.5, -2.0]), np.array([True, False]), np.array([False, True]),
                     trial_start=np.array([False, True]))
     second = inputs.encode(obs)
-    assert second.prev_reward.tolist() == [[1.5, 1.0], [0.0, 0.0]]
+    assert second.prev_reward_done.tolist() == [[1.5, 1.0], [0.0, 0.0]]
     assert second.prev_action.tolist() == [[0.5], [0.0]]
     assert second.trial_start.tolist() == [False, True]
     inputs.start_trials(np.array([0]))
     third = inputs.encode(obs)
-    assert third.prev_reward.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert third.prev_reward_done.tolist() == [[0.0, 0.0], [0.0, 0.0]]
     assert third.prev_action.tolist() == [[0.0], [0.0]] and third.trial_start.all()
 
 

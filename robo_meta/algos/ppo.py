@@ -150,7 +150,7 @@ class Rollout(NamedTuple):
 
     obs: torch.Tensor  # (T, B, obs_dim) policy inputs
     prev_action: torch.Tensor  # (T, B, act_dim)
-    prev_reward: torch.Tensor  # (T, B, 2): previous reward, previous episode ended
+    prev_reward_done: torch.Tensor  # (T, B, 2): previous reward, previous episode ended
     trial_start: torch.Tensor  # (T, B) bool: memory resets before this step
     actions: torch.Tensor  # (T, B, act_dim)
     logprobs: torch.Tensor  # (T, B)
@@ -257,7 +257,7 @@ class PPO:
         advantages, returns = compute_gae(rewards, traj.values, traj.next_value, trial_end,
                                           cfg.gamma, cfg.gae_lambda)
         x = traj.inputs
-        return Rollout(x.obs, x.prev_action, x.prev_reward, x.trial_start, traj.actions,
+        return Rollout(x.obs, x.prev_action, x.prev_reward_done, x.trial_start, traj.actions,
                        traj.logprobs, traj.values, advantages, returns, traj.initial_state)
 
     def update(self, rollout: Rollout) -> dict[str, float]:
@@ -273,7 +273,7 @@ class PPO:
             for index in order.chunk(cfg.minibatches):
                 mb = _select(rollout, index)
                 mean, log_std, value = policy.sequence(
-                    mb.obs, mb.prev_action, mb.prev_reward, mb.trial_start, mb.initial_state)
+                    mb.obs, mb.prev_action, mb.prev_reward_done, mb.trial_start, mb.initial_state)
                 advantages = mb.advantages
                 if cfg.norm_adv and advantages.numel() > 1:
                     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
