@@ -33,7 +33,12 @@ class Logger:
                 reader = csv.DictReader(f)
                 self.columns = list(reader.fieldnames or ["step"])
                 rows = list(reader)
-            kept = [r for r in rows if _step(r) is not None and _step(r) <= initial_step]
+            kept, last = [], -1
+            for row in rows:  # a row cut short by a kill has missing (None) fields: dropped
+                step = _step(row)
+                if step is not None and last < step <= initial_step and None not in row.values():
+                    kept.append(row)
+                    last = step
             if len(kept) != len(rows):
                 self._write_all(kept)
         else:
