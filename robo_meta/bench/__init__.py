@@ -4,15 +4,6 @@ Each kind module offers ``add_arguments(parser)`` and ``run(args) -> int`` for t
 function returning the measured numbers for code. Numbers are ratios against references
 measured in the same run, because the machines they run on are noisy; results and the command
 that produced them go in docs/benchmarks.md. Kind modules are imported when the CLI parser is
-built, so they import nothing heavy (torch) at module level.
+built, so they import nothing heavy (torch) at module level; their flags' types come from
+``robo_meta.argtypes`` (one per kind of number, with its range).
 """
-
-import argparse
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a positive integer."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from robo_meta import envs
-from robo_meta.bench import positive_int
+from robo_meta.argtypes import MAX_EPISODES, MAX_ROUNDS, positive_int, seed
 
 
 def _loop(policy, family: str, tasks, episodes: int, seed: int) -> np.ndarray:
@@ -122,13 +122,13 @@ def format_table(result: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", default="cheetah-vel", help="family (default cheetah-vel)")
     parser.add_argument("--split", default="test", help="test (default), ood or train (40 tasks)")
-    parser.add_argument("--episodes", type=positive_int, default=3,
+    parser.add_argument("--episodes", type=positive_int(MAX_EPISODES), default=3,
                         help="episodes per trial (default 3)")
     parser.add_argument("--policy", default="random",
                         help="random (default), zero, or a checkpoint (as for evaluate)")
-    parser.add_argument("--rounds", type=positive_int, default=3,
+    parser.add_argument("--rounds", type=positive_int(MAX_ROUNDS), default=3,
                         help="interleaved rounds; the median is reported (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="base reset seed")
+    parser.add_argument("--seed", type=seed, default=0, help="base reset seed")
     parser.add_argument("--device", default="cpu", help="policy device (default cpu)")
 
 

@@ -43,7 +43,14 @@ import numpy as np
 from mujoco.batch import Batch
 
 from robo_meta import envs
-from robo_meta.bench import positive_int
+from robo_meta.argtypes import (
+    MAX_NUM_ENVS,
+    MAX_ROUNDS,
+    MAX_THREADS,
+    nonnegative_int,
+    positive_int,
+    seed,
+)
 
 SYNC_ENVS = 8  # the number of single envs in the SyncVectorEnv reference
 ACTION_POOL = 50  # distinct random action batches, cycled, so drawing them is not timed
@@ -268,18 +275,18 @@ def format_single_table(result: dict) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", required=True, help="family name or path to a .toml spec")
-    parser.add_argument("--num-envs", type=positive_int, default=256,
+    parser.add_argument("--num-envs", type=positive_int(MAX_NUM_ENVS), default=256,
                         help="simulations in make_vec and in the raw Batch (default 256)")
-    parser.add_argument("--steps", type=positive_int, default=200,
+    parser.add_argument("--steps", type=positive_int(100_000), default=200,
                         help="env steps per simulation per round (default 200)")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=nonnegative_int(MAX_THREADS), default=0,
                         help="Batch threads for make_vec and the raw Batch; 0: every CPU")
-    parser.add_argument("--rounds", type=positive_int, default=3,
+    parser.add_argument("--rounds", type=positive_int(MAX_ROUNDS), default=3,
                         help="interleaved rounds; the median is reported (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of resets and actions")
-    parser.add_argument("--single-steps", type=positive_int, default=2000,
+    parser.add_argument("--seed", type=seed, default=0, help="seed of resets and actions")
+    parser.add_argument("--single-steps", type=positive_int(10_000_000), default=2000,
                         help="env steps per round of the single-env comparison (default 2000)")
-    parser.add_argument("--single-rounds", type=positive_int, default=25,
+    parser.add_argument("--single-rounds", type=positive_int(MAX_ROUNDS), default=25,
                         help="rounds of the single-env comparison (default 25)")
     parser.add_argument("--single-only", action="store_true",
                         help="only the single env against gymnasium's, not make_vec")

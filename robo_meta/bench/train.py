@@ -24,7 +24,7 @@ import os
 import tempfile
 import time
 
-from robo_meta.bench import positive_int
+from robo_meta.argtypes import MAX_NUM_ENVS, MAX_THREADS, nonnegative_int, positive_int, seed
 
 SB3_ENVS = 8  # the DummyVecEnv width of the SB3 reference
 
@@ -128,19 +128,19 @@ def format_table(result: dict) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", required=True, help="family name or path to a .toml spec")
-    parser.add_argument("--steps", type=positive_int, default=200_000,
+    parser.add_argument("--steps", type=positive_int(10**9), default=200_000,
                         help="env steps for robo_meta (default 200000)")
-    parser.add_argument("--sb3-steps", type=positive_int, default=30_000,
+    parser.add_argument("--sb3-steps", type=positive_int(10**8), default=30_000,
                         help="env steps for SB3 PPO (default 30000; SB3 rounds up to whole "
                              "rollouts of 2048 x 8)")
-    parser.add_argument("--num-envs", type=positive_int, default=512,
+    parser.add_argument("--num-envs", type=positive_int(MAX_NUM_ENVS), default=512,
                         help="robo_meta simulations (default 512)")
     parser.add_argument("--algo", default="dr", help="robo_meta algorithm (default dr)")
     parser.add_argument("--device", default="auto", help="robo_meta device: auto, cpu, cuda")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=nonnegative_int(MAX_THREADS), default=0,
                         help="robo_meta batch threads; 0: every CPU")
-    parser.add_argument("--seed", type=int, default=0, help="seed of both trainers")
-    parser.add_argument("--torch-threads", type=int, default=0,
+    parser.add_argument("--seed", type=seed, default=0, help="seed of both trainers")
+    parser.add_argument("--torch-threads", type=nonnegative_int(MAX_THREADS), default=0,
                         help="torch intra-op threads for both trainers; 0: torch's default")
 
 

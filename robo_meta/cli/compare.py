@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robo_meta.argtypes import check_writable
 from robo_meta.envs.errors import RoboMetaError
 
 
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".png":
         raise RoboMetaError(f"--out {args.out}: the figure is a PNG (name it .png)")
+    check_writable(args.out, "--out")
     loaded = [reports.load_report(path) for path in args.reports]
     comparison = reports.compare(loaded, args.reports, curves_only=args.curves_only)
     png = reports.render_png(reports.plot_compare(comparison))

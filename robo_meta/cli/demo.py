@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robo_meta.argtypes import MAX_EPISODES, check_writable, positive_float, positive_int, seed
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
+
+MAX_SIDE = 8192  # pixels: larger frames exceed every offscreen framebuffer and H.264 level
+MAX_FPS = 1000.0
 
 
 def add_parser(subparsers) -> None:
@@ -26,18 +30,19 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--family", help="task family (default: the policy's family)")
     parser.add_argument("--task", default="test:0",
                         help="test:I, ood:I or FILE.json#I (default test:0)")
-    parser.add_argument("--episodes", type=int, default=3, help="episodes per trial K (default 3)")
+    parser.add_argument("--episodes", type=positive_int(MAX_EPISODES), default=3,
+                        help="episodes per trial K (default 3)")
     parser.add_argument("--video", type=Path,
                         help="output .mp4 (default videos/POLICY-FAMILY-TASK.mp4)")
-    parser.add_argument("--width", type=int, default=480,
+    parser.add_argument("--width", type=positive_int(MAX_SIDE), default=480,
                         help="frame width per policy, even (default 480)")
-    parser.add_argument("--height", type=int, default=360,
+    parser.add_argument("--height", type=positive_int(MAX_SIDE), default=360,
                         help="frame height, even (default 360)")
-    parser.add_argument("--fps", type=float,
+    parser.add_argument("--fps", type=positive_float(MAX_FPS),
                         help="frames per second (default: the env's, i.e. real time)")
     parser.add_argument("--compare", metavar="POLICY",
                         help="a second policy, shown on the right on the same task and seed")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the env resets and of the random policy (default 0)")
     parser.add_argument("--viewer", action="store_true",
                         help="open MuJoCo's interactive viewer instead of writing a video")
@@ -46,14 +51,13 @@ def add_parser(subparsers) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.episodes <= 0:
-        raise RoboMetaError(f"--episodes must be positive, got {args.episodes}")
-    if args.fps is not None and args.fps <= 0:
-        raise RoboMetaError(f"--fps must be positive, got {args.fps}")
+    """What the flags' types cannot check alone (numbers are range-checked by their types)."""
     if args.video is not None and args.video.suffix.lower() != ".mp4":
         raise RoboMetaError(f"--video {args.video}: the demo writes .mp4 files")
     if args.viewer and (args.compare or args.video):
         raise RoboMetaError("--viewer shows one policy live: drop --compare and --video")
+    if args.video is not None:
+        check_writable(args.video, "--video")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         result = demo.view_demo(policy, family, task, args.episodes, args.seed)
     else:
         names = "-vs-".join(p.name for p in policies)
-        video = args.video or Path("videos") / f"{names}-{family_name}-{ref.label}.mp4"
+        video = args.video or check_writable(
+            Path("videos") / f"{names}-{family_name}-{ref.label}.mp4", "--video")
         demo.select_gl_backend()
         result = demo.record_demo(policies, family, task, video, episodes=args.episodes,
                                   seed=args.seed, width=args.width, height=args.height,

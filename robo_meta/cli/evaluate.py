@@ -12,6 +12,17 @@ import argparse
 import time
 from pathlib import Path
 
+from robo_meta.argtypes import (
+    MAX_EPISODES,
+    MAX_NUM_ENVS,
+    MAX_SEEDS,
+    MAX_TASKS,
+    MAX_THREADS,
+    check_writable,
+    nonnegative_int,
+    positive_int,
+    seed,
+)
 from robo_meta.envs import Task, get_family
 from robo_meta.envs.errors import RoboMetaError
 
@@ -31,14 +42,17 @@ def add_parser(subparsers) -> None:
                                         "the training distribution with --seed)")
     parser.add_argument("--tasks-file", type=Path,
                         help="JSON list of Task.to_dict() objects, instead of a split")
-    parser.add_argument("--train-tasks", type=int, default=40,
+    parser.add_argument("--train-tasks", type=positive_int(MAX_TASKS), default=40,
                         help="tasks sampled for --split train (default 40)")
-    parser.add_argument("--episodes", type=int, default=3, help="episodes per trial K (default 3)")
-    parser.add_argument("--seeds", type=int, default=1, help="trials per task (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    parser.add_argument("--num-envs", type=int,
-                        help="simulations stepped together (default: every trial at once)")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--episodes", type=positive_int(MAX_EPISODES), default=3,
+                        help=f"episodes per trial K (default 3, at most {MAX_EPISODES})")
+    parser.add_argument("--seeds", type=positive_int(MAX_SEEDS), default=1,
+                        help=f"trials per task (default 1, at most {MAX_SEEDS})")
+    parser.add_argument("--seed", type=seed, default=0, help="base seed (default 0; < 2**32)")
+    parser.add_argument("--num-envs", type=positive_int(MAX_NUM_ENVS),
+                        help=f"simulations stepped together (default: every trial at once, "
+                             f"at most {MAX_NUM_ENVS}; the report does not depend on it)")
+    parser.add_argument("--threads", type=nonnegative_int(MAX_THREADS), default=0,
                         help="threads of the simulation batch (default 0: every CPU)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--stochastic", action="store_true",
@@ -48,17 +62,21 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, value in (("--episodes", args.episodes), ("--seeds", args.seeds),
-                        ("--train-tasks", args.train_tasks), ("--num-envs", args.num_envs)):
-        if value is not None and value <= 0:
-            raise RoboMetaError(f"{flag} must be positive, got {value}")
-    if args.threads < 0:
-        raise RoboMetaError(f"--threads must be >= 0, got {args.threads}")
+def _check_args(args: argparse.Namespace) -> None:
+    """What the flags' types cannot check alone (numbers are range-checked by their types)."""
     if args.split is not None and args.tasks_file is not None:
         raise RoboMetaError("give --split or --tasks-file, not both")
-    if args.out is not None and args.out.suffix == ".png":
-        raise RoboMetaError(f"--out {args.out}: the report is JSON (its figure goes beside it)")
+    if args.out is not None:
+        if args.out.suffix == ".png":
+            raise RoboMetaError(f"--out {args.out}: the report is JSON (its figure goes "
+                                f"beside it)")
+        check_outputs(args.out)
+
+
+def check_outputs(out: Path) -> None:
+    """The report ``out`` and its figure beside it can be written (before any work)."""
+    check_writable(out, "--out")
+    check_writable(out.with_suffix(".png"), "--out (its figure)")
 
 
 def resolve_tasks(args: argparse.Namespace, family_name: str,
@@ -88,7 +106,7 @@ def resolve_tasks(args: argparse.Namespace, family_name: str,
 
 
 def run(args: argparse.Namespace) -> int:
-    _check_numbers(args)
+    _check_args(args)
     from robo_meta.evaluation import read_tasks_file
 
     file_tasks = read_tasks_file(args.tasks_file) if args.tasks_file is not None else None
@@ -106,10 +124,14 @@ def run(args: argparse.Namespace) -> int:
     label = split or args.tasks_file.stem
     out = args.out or Path("reports") / f"{policy.name}-{family_name}-{label}.json"
     png = out.with_suffix(".png")
+    if args.out is None:
+        check_outputs(out)
 
+    trials = len(tasks) * args.seeds
+    width = args.num_envs if args.num_envs is not None or trials <= MAX_NUM_ENVS else MAX_NUM_ENVS
     start = time.perf_counter()
     results = run_trials(policy, family, tasks, episodes=args.episodes, seed=args.seed,
-                         seeds_per_task=args.seeds, num_envs=args.num_envs, threads=args.threads,
+                         seeds_per_task=args.seeds, num_envs=width, threads=args.threads,
                          deterministic=not args.stochastic)
     wall = time.perf_counter() - start
     report = reports.build_report(
@@ -119,7 +141,6 @@ def run(args: argparse.Namespace) -> int:
         deterministic=not args.stochastic, device=device.type, num_envs=args.num_envs,
     )
     reports.write_report(report, out, png)
-    trials = len(tasks) * args.seeds
     steps = int(results.lengths.sum())
     print(reports.describe(report))
     print(reports.summary_table(report))

@@ -4,7 +4,7 @@ Every subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``;
 (torch) happen inside ``run`` so ``robo-meta families`` starts fast. A subcommand that parses
 its own flags (``train``: they depend on ``--algo``) sets ``takes_extra_args`` and finds them
 in ``args.extra_args``. A ``RoboMetaError`` (bad user input) becomes one line on stderr and
-exit status 2, never a traceback.
+exit status 2, never a traceback; so does a bad flag (``OneLineParser``: no usage block).
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import importlib
 import os
 import sys
 
+from robo_meta.argtypes import OneLineParser, UsageError
 from robo_meta.envs.errors import RoboMetaError
 
 COMMANDS = ("quickstart", "families", "train", "evaluate", "compare", "demo", "policies", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="robo-meta",
         description="Meta-RL on randomized-dynamics MuJoCo task families.",
     )
@@ -33,9 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "takes_extra_args", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "takes_extra_args", False):
+            raise UsageError(f"robo-meta {args.command}",
+                             f"unrecognized arguments: {' '.join(extra)}")
+    except UsageError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
     args.extra_args = extra
     try:
         return int(args.run(args) or 0)

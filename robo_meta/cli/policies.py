@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robo_meta.argtypes import MAX_SEEDS, positive_int
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -22,7 +24,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("name", nargs="?", help="export: the pretrained name")
     parser.add_argument("--command", dest="training_command",
                         help="export: the exact command that trained the run")
-    parser.add_argument("--seeds", type=int, default=1, help="export: seeds per task (default 1)")
+    parser.add_argument("--seeds", type=positive_int(MAX_SEEDS), default=1,
+                        help="export: seeds per task (default 1)")
     parser.add_argument("--notes", default="", help="export: a paragraph for the card")
     parser.set_defaults(run=run)
 
