@@ -15,7 +15,6 @@ pass rewards, so an rl2 policy does not adapt through it; use ``act``/``observe`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -145,62 +144,6 @@ class ConstantPolicy(_PredictMixin):
         pass
 
 
-class SB3Policy(_PredictMixin):
-    """A stable-baselines3 model (``.zip``), evaluated like any other (non-adaptive) policy.
-
-    ``model.json`` beside the zip (written by ``scripts/baseline_sb3.py``) gives the algorithm
-    and the family; without it the model is taken for PPO and ``family`` must be given. The
-    policy's name is the zip's folder for ``DIR/model.zip``, else the file's stem.
-    """
-
-    adaptive = False
-
-    def __init__(self, path: Path, family: str | None, device: torch.device):
-        from stable_baselines3 import PPO, SAC
-
-        if not path.is_file():
-            raise RoboMetaError(f"no SB3 model at {path}")
-        info_path = path.with_suffix(".json")
-        info: dict[str, Any] = {}
-        if info_path.is_file():
-            try:
-                info = json.loads(info_path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise RoboMetaError(f"cannot read {info_path}: {exc}") from None
-            if not isinstance(info, dict):
-                raise RoboMetaError(f"{info_path} must hold a JSON object")
-        algo = str(info.get("algo", "PPO")).upper()
-        cls = {"PPO": PPO, "SAC": SAC}.get(algo)
-        if cls is None:
-            raise RoboMetaError(f"unsupported SB3 algorithm {algo!r} in {info_path}")
-        trained_family = info.get("family")
-        if (family is not None and trained_family is not None
-                and get_family(family).name != get_family(trained_family).name):
-            raise RoboMetaError(
-                f"SB3 model {path} was trained on family {trained_family!r}, not {family!r}"
-            )
-        try:
-            self.model = cls.load(str(path), device=device)
-        except Exception as exc:  # SB3 raises several types for a bad zip
-            raise RoboMetaError(f"cannot load SB3 model {path}: {exc}") from None
-        self.algo = f"sb3-{algo.lower()}"
-        self.name = path.parent.name if path.stem == "model" and path.parent.name else path.stem
-        self.family = trained_family or family
-        self.meta = info
-        self.obs_dim = int(np.prod(self.model.observation_space.shape))
-
-    def reset(self, num_envs: int, task_features=None) -> None:
-        self._num_envs = num_envs
-
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        action, _ = self.model.predict(np.asarray(obs, dtype=np.float32),
-                                       deterministic=deterministic)
-        return np.asarray(action, dtype=np.float64)
-
-    def observe(self, obs, action, reward, terminated, truncated) -> None:
-        pass
-
-
 def check_observations(policy: AdaptivePolicy, family: str, obs_dim: int) -> None:
     """Raise if ``policy`` was built for observations of another size than ``family`` gives."""
     expected = getattr(policy, "obs_dim", None)
@@ -229,6 +172,8 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
             raise RoboMetaError(f"the {source!r} policy needs a family (--family)")
         return ConstantPolicy(source, family, seed)
     if source.startswith("sb3:"):
+        from robo_meta.sb3_policy import SB3Policy  # loads without unpickling: see there
+
         return SB3Policy(Path(source[4:]), family, device)
     name = ""
     if source.startswith("pretrained:"):

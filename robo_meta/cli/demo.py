@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from robo_meta.argtypes import MAX_EPISODES, check_writable, positive_float, positive_int, seed
+from robo_meta.cli.evaluate import add_trust_pickle, warn_trust_pickle
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
 
@@ -47,6 +48,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--viewer", action="store_true",
                         help="open MuJoCo's interactive viewer instead of writing a video")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    add_trust_pickle(parser)
     parser.set_defaults(run=run)
 
 
@@ -69,14 +71,20 @@ def run(args: argparse.Namespace) -> int:
         demo.require_display()  # before loading anything heavy
     from robo_meta.adaptive import load_policy, load_policy_on_family
     from robo_meta.device import resolve_device
+    from robo_meta.sb3_policy import trusting_pickle
 
     device = resolve_device(args.device)
     task_family = demo.file_task(ref).family if ref.path is not None else None
-    policy, family = load_policy_on_family(args.policy, args.family, task_family=task_family,
-                                           device=device, seed=args.seed)
-    policies = [policy]
-    if args.compare:
-        policies.append(load_policy(args.compare, device=device, family=family, seed=args.seed))
+    if args.trust_pickle:
+        warn_trust_pickle("demo", args.policy, args.compare)
+    with trusting_pickle(args.trust_pickle):
+        policy, family = load_policy_on_family(args.policy, args.family,
+                                               task_family=task_family, device=device,
+                                               seed=args.seed)
+        policies = [policy]
+        if args.compare:
+            policies.append(load_policy(args.compare, device=device, family=family,
+                                        seed=args.seed))
     task = demo.resolve_task(ref, family)
     family_name = get_family(family).name
     print(f"task {args.task} of {family_name}: {task.short()}")

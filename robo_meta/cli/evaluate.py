@@ -9,6 +9,7 @@ the same report, byte for byte.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -59,7 +60,16 @@ def add_parser(subparsers) -> None:
                         help="sample actions instead of taking the mean (seeded by --seed)")
     parser.add_argument("--out", type=Path,
                         help="report path (default reports/POLICY-FAMILY-SPLIT.json)")
+    add_trust_pickle(parser)
     parser.set_defaults(run=run)
+
+
+def add_trust_pickle(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="load sb3: zips with SB3's own loader, which unpickles them, so "
+                             "the file can run code: only for files whose author you trust "
+                             "(default: load without unpickling; a zip that needs it is "
+                             "refused)")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -77,6 +87,14 @@ def check_outputs(out: Path) -> None:
     """The report ``out`` and its figure beside it can be written (before any work)."""
     check_writable(out, "--out")
     check_writable(out.with_suffix(".png"), "--out (its figure)")
+
+
+def warn_trust_pickle(command: str, *policies: str | None) -> None:
+    """The one warning line of ``--trust-pickle`` when it applies to an ``sb3:`` policy."""
+    if any(p is not None and p.startswith("sb3:") for p in policies):
+        print(f"robo-meta {command}: warning: --trust-pickle: SB3's own loader unpickles the "
+              f"zip, which runs any code stored in it; use it only on files you trust",
+              file=sys.stderr)
 
 
 def resolve_tasks(args: argparse.Namespace, family_name: str,
@@ -114,11 +132,15 @@ def run(args: argparse.Namespace) -> int:
     from robo_meta.adaptive import load_policy_on_family
     from robo_meta.device import resolve_device
     from robo_meta.evaluation import run_trials
+    from robo_meta.sb3_policy import trusting_pickle
 
     device = resolve_device(args.device)
-    policy, family = load_policy_on_family(
-        args.policy, args.family, task_family=file_tasks[0].family if file_tasks else None,
-        device=device, seed=args.seed)
+    if args.trust_pickle:
+        warn_trust_pickle("evaluate", args.policy)
+    with trusting_pickle(args.trust_pickle):
+        policy, family = load_policy_on_family(
+            args.policy, args.family, task_family=file_tasks[0].family if file_tasks else None,
+            device=device, seed=args.seed)
     family_name = get_family(family).name
     tasks, split = resolve_tasks(args, family, file_tasks)
     label = split or args.tasks_file.stem
