@@ -256,6 +256,7 @@ def _load_safely(path: Path, algo: str | None, family: str,
     assert all(key in custom for key, item in raw.items() if _is_serialized(item))
     data = json_to_data(text, custom_objects=custom)
     data.update({k: v for k, v in custom.items() if k in ("observation_space", "action_space")})
+    data.pop("device", None)  # ours, as SB3's save leaves it out
     # what SB3's load does to the stored data before building the model
     policy_kwargs = dict(data.get("policy_kwargs") or {})
     policy_kwargs.pop("device", None)
