@@ -47,7 +47,8 @@ def test_reduced_quickstart_runs_every_step(tmp_path, capsys):
     assert captured.out == ""
 
 
-@pytest.mark.parametrize("flags", [["--seeds", "0"], ["--train-steps", "-1"]])
+@pytest.mark.parametrize("flags", [["--seeds", "0"], ["--train-steps", "-1"],
+                                   ["--out", "/proc/quickstart"]])
 def test_bad_numbers_are_one_line_exit_2(flags, tmp_path, capsys):
     assert main(["quickstart", "--out", str(tmp_path / "qs"), *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()

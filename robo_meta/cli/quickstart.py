@@ -28,6 +28,7 @@ import shlex
 import time
 from pathlib import Path
 
+from robo_meta.argtypes import MAX_SEEDS, check_writable, nonnegative_int, positive_int
 from robo_meta.envs.errors import RoboMetaError
 
 FAMILY = "cheetah-vel"
@@ -48,9 +49,9 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/quickstart"),
                         help="output directory (default runs/quickstart)")
-    parser.add_argument("--seeds", type=int, default=3,
+    parser.add_argument("--seeds", type=positive_int(MAX_SEEDS), default=3,
                         help="trials per held-out task (default 3)")
-    parser.add_argument("--train-steps", type=int, default=2_000_000,
+    parser.add_argument("--train-steps", type=nonnegative_int(), default=2_000_000,
                         help="env steps of the short training (default 2,000,000; 0 skips it)")
     parser.add_argument("--no-video", action="store_true", help="skip the demo video")
     parser.add_argument("--device", default="auto",
@@ -59,11 +60,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seeds <= 0:
-        raise RoboMetaError(f"--seeds must be positive, got {args.seeds}")
-    if args.train_steps < 0:
-        raise RoboMetaError(f"--train-steps must be >= 0, got {args.train_steps}")
-    out, start = args.out, time.perf_counter()
+    out, start = check_writable(args.out, "--out", directory=True), time.perf_counter()
     train_dir = out / f"{FAMILY}-{TRAIN_ALGO}-{_steps_label(args.train_steps)}"
     if args.train_steps and (train_dir / "state.pt").exists():
         raise RoboMetaError(f"{train_dir} holds an earlier quickstart's training run: remove "
