@@ -64,6 +64,10 @@ class Uniform:
         """Values normalized to about [-1, 1] over this (train) distribution."""
         return _unit(values, *_hull(self.bands))
 
+    def bounds(self) -> Band:
+        """The least and the greatest value."""
+        return _hull(self.bands)
+
     def describe(self) -> str:
         return " u ".join(f"U[{lo:g}, {hi:g}]" for lo, hi in self.bands)
 
@@ -89,6 +93,11 @@ class LogUniform:
         """Values normalized to about [-1, 1] over this (train) distribution."""
         return _unit(self.exponent(values), *_hull(self.bands))
 
+    def bounds(self) -> Band:
+        """The least and the greatest value."""
+        lo, hi = _hull(self.bands)
+        return tuple(sorted((self.base**lo, self.base**hi)))  # type: ignore[return-value]
+
     def describe(self) -> str:
         exps = " u ".join(f"[{lo:g}, {hi:g}]" for lo, hi in self.bands)
         return f"{self.base:g}^U{exps}"
@@ -110,6 +119,10 @@ class Choice:
     def features(self, values: np.ndarray) -> np.ndarray:
         """Values normalized to about [-1, 1] over this (train) distribution."""
         return _unit(values, min(self.values), max(self.values))
+
+    def bounds(self) -> Band:
+        """The least and the greatest value."""
+        return min(self.values), max(self.values)
 
     def describe(self) -> str:
         return "{" + ", ".join(f"{v:g}" for v in self.values) + "}"

@@ -14,19 +14,28 @@ from robo_meta.envs.errors import RoboMetaError
 Value = float | tuple[float, ...]
 
 
-def _freeze(name: str, value: Any) -> Value:
+def _number(name: str, value: Any) -> float:
+    """``value`` as a float if it is a real number (not a bool, not a string), else an error."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise RoboMetaError(f"task parameter {name!r}: expected a number, got {_show(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        raise RoboMetaError(f"task parameter {name!r}: {_show(value)} is too large") from None
+
+
+def freeze_value(name: str, value: Any) -> Value:
     """A float, or a tuple of floats for vector parameters; anything else is an error."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, list | tuple):
-        try:
-            return tuple(float(v) for v in value)
-        except (TypeError, ValueError):
-            message = f"task parameter {name!r}: expected numbers, got {value!r}"
-            raise RoboMetaError(message) from None
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise RoboMetaError(f"task parameter {name!r}: expected a number, got {value!r}")
-    return float(value)
+        return tuple(_number(name, v) for v in value)
+    return _number(name, value)
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class Task:
     @classmethod
     def make(cls, family: str, params: Mapping[str, Any]) -> Task:
         """Build a task from a mapping; keys are sorted so equal tasks compare equal."""
-        frozen = tuple(sorted((str(k), _freeze(str(k), v)) for k, v in params.items()))
+        frozen = tuple(sorted((str(k), freeze_value(str(k), v)) for k, v in params.items()))
         return cls(family=family, params=frozen)
 
     def __getitem__(self, name: str) -> Value:
@@ -72,7 +81,7 @@ class Task:
             or not isinstance(data.get("params"), Mapping)
         ):
             raise RoboMetaError(
-                f'a task must be {{"family": str, "params": {{...}}}}, got {data!r:.120}'
+                f'a task must be {{"family": str, "params": {{...}}}}, got {_show(data, 120)}'
             )
         return cls.make(data["family"], data["params"])
 

@@ -123,35 +123,44 @@ def test_valid_spec_file_loads(tmp_path):
 
 
 @pytest.mark.parametrize(("edit", "message"), [
-    (lambda s: s.replace("horizon = 100", "horizn = 100"), r"horizn: unknown key"),
-    (lambda s: s.replace('"uniform"', '"gaussian"'), r"unknown distribution 'gaussian'"),
-    (lambda s: s.replace("[0.5, 1.5]", "[1.5, 0.5]"), r"train: interval \[1.5, 0.5\] has low > hi"),
-    (lambda s: s.replace("[0.5, 1.5]", "[0.5, 1.5"), r"malformed family spec .*bad\.toml"),
-    (lambda s: s.replace('"body_mass"', '"body_mas"'), r"'body_mas' is not a model field"),
-    (lambda s: s.replace('select = "torso"', 'select = "tail"'), r"no body named 'tail'"),
-    (lambda s: s.replace('"forward"', '"backflip"'), r"unknown task kind 'backflip'"),
-    (lambda s: s.replace('mode = "scale"', 'mode = "double"'), r"mode: must be one of"),
-    (lambda s: s.replace("count = 4", "count = 0"), r"count: must be positive"),
+    (lambda s: s.replace("horizon = 100", "horizn = 100"),
+     r"unknown key 'horizn' \(did you mean horizon\?\)"),
+    (lambda s: s.replace('"uniform"', '"gaussian"'),
+     r"\[params.torso_mass_scale\] distribution: unknown distribution 'gaussian'"),
+    (lambda s: s.replace("[0.5, 1.5]", "[1.5, 0.5]"),
+     r"\[params.torso_mass_scale\] train: interval \[1.5, 0.5\] has low > high"),
+    (lambda s: s.replace("[0.5, 1.5]", "[0.5, 1.5"),
+     r"malformed family spec .*bad\.toml: .*\(at line 11, column 1\)"),
+    (lambda s: s.replace('"body_mass"', '"body_mas"'),
+     r"apply\] field: 'body_mas' is not a model field .*did you mean body_mass"),
+    (lambda s: s.replace('select = "torso"', 'select = "tail"'),
+     r"apply\] select: no body named 'tail' in half_cheetah.xml"),
+    (lambda s: s.replace('"forward"', '"backflip"'), r"task: unknown task kind 'backflip'"),
+    (lambda s: s.replace('mode = "scale"', 'mode = "double"'),
+     r"mode: must be one of scale, add, set, got 'double'"),
+    (lambda s: s.replace("count = 4", "count = 0"), r"\[splits.test\] count: must be at least 1"),
     (lambda s: s.replace("test = {", "validation = {"),
-     r"splits.validation: unknown split \(known: val, test, ood\)"),
+     r"\[splits\] unknown key 'validation' \(known: val, test, ood\)"),
     (lambda s: s.replace("frame_skip = 5", "frame_skip = 5\nterminate_when_unhealthy = true"),
      r"terminate_when_unhealthy: the half_cheetah robot has no healthy range"),
     (lambda s: s.replace("frame_skip = 5", 'frame_skip = 5\nterminate_when_unhealthy = "no"'),
-     r"terminate_when_unhealthy: expected bool"),
+     r"terminate_when_unhealthy: expected true or false, got 'no'"),
     (lambda s: s.replace("test = {", "val = { count = 3, seed = 1 }\ntest = {"),
-     r"splits.val.seed: 1 is test's seed too"),
+     r"\[splits.val\] seed: 1 is test's seed too"),
     (lambda s: s.replace("train = [0.5, 1.5]", "train = [0.5, 1.5]\nood = [1.5, 2.0]").replace(
         "test = {", "val = { values = [{ torso_mass_scale = 1.8 }] }\ntest = {"),
-     r"splits.val: \{'torso_mass_scale': 1.8\} is outside the train distribution"),
-    (lambda s: s.replace("frame_skip = 5", "frame_skip = 5.5"), r"frame_skip: expected int"),
+     r"\[splits.val\] values: \{'torso_mass_scale': 1.8\} is outside the train distribution"),
+    (lambda s: s.replace("frame_skip = 5", "frame_skip = 5.5"),
+     r"frame_skip: expected an integer, got 5.5"),
 ])
 def test_malformed_spec_files_are_rejected(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
     broken = edit(VALID_SPEC)
     assert broken != VALID_SPEC
     path.write_text(broken)
-    with pytest.raises(RoboMetaError, match=message):
+    with pytest.raises(RoboMetaError, match=message) as error:
         envs.get_family(str(path))
+    assert len(str(error.value).splitlines()) == 1
 
 
 def test_missing_spec_file_is_rejected(tmp_path):

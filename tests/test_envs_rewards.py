@@ -78,8 +78,9 @@ def test_no_family_pays_for_dying_early(name):
 def test_the_check_flags_the_old_terminating_ant_goal(tmp_path: Path):
     spec = (FAMILIES_DIR / "ant-goal.toml").read_text()
     old = spec.replace("terminate_when_unhealthy = false", "terminate_when_unhealthy = true")
+    old = old.replace('name = "ant-goal"', 'name = "old-ant-goal"')  # a built-in's name: its own
     assert old != spec
-    path = tmp_path / "ant-goal.toml"
+    path = tmp_path / "old-ant-goal.toml"
     path.write_text(old)
     family = envs.get_family(str(path))
     assert family.terminates
