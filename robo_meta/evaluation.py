@@ -31,6 +31,23 @@ class TrialResults:
     lengths: np.ndarray  # (n_trials, K) episode lengths in steps
     success: np.ndarray | None  # (n_trials, K) bool, for families that define success
     seeds: list[int]
+    failed: np.ndarray | None = None  # (n_trials, K) bool: the simulation failed in the episode
+
+    def check_scored(self, policy_name: str) -> None:
+        """Refuse results in which a simulation failed: such an episode has no return.
+
+        The env resets a failed simulation (NaN actions or state, unstable physics) with reward
+        0 for that step, so its episode's return is no score: a NaN policy would otherwise
+        score 0, better than any real policy on the negative-reward families.
+        """
+        if self.failed is None or not self.failed.any():
+            return
+        trials, episodes = np.nonzero(self.failed)
+        raise RoboMetaError(
+            f"policy {policy_name}: the simulation failed (non-finite actions or unstable "
+            f"physics) in {int(self.failed.any(axis=1).sum())} of {len(self.failed)} trials "
+            f"(first: trial {trials[0]}, episode {episodes[0] + 1}); their episodes have no "
+            "return, so nothing is scored")
 
 
 def run_trials(
@@ -62,12 +79,13 @@ def run_trials(
     width = n if num_envs is None else max(1, min(num_envs, n))
     returns, lengths = np.zeros((n, episodes)), np.zeros((n, episodes), dtype=np.int64)
     success = np.zeros((n, episodes), dtype=bool) if fam.spec.task == "goal" else None
+    failed = np.zeros((n, episodes), dtype=bool)
     with single_torch_thread():
         for start in range(0, n, width):
             rows = np.arange(start, min(start + width, n))
             _run_chunk(policy, fam, [trial_tasks[r] for r in rows], episodes, seed + start,
-                       threads, deterministic, rows, (returns, lengths, success))
-    return TrialResults(returns, lengths, success, [seed + r for r in range(n)])
+                       threads, deterministic, rows, (returns, lengths, success, failed))
+    return TrialResults(returns, lengths, success, [seed + r for r in range(n)], failed)
 
 
 @contextmanager
@@ -87,8 +105,9 @@ def single_torch_thread() -> Iterator[None]:
 
 
 def _run_chunk(policy, fam, tasks, episodes, seed, threads, deterministic, out_rows, out):
-    """Run trials ``out_rows`` together, writing into the (returns, lengths, success) arrays."""
-    returns, lengths, success = out
+    """Run trials ``out_rows`` together, writing into the (returns, lengths, success, failed)
+    arrays."""
+    returns, lengths, success, failed = out
     n = len(tasks)
     env = make_vec(fam, n, episodes_per_trial=episodes, tasks=tasks, nthread=threads)
     try:
@@ -110,6 +129,7 @@ def _run_chunk(policy, fam, tasks, episodes, seed, threads, deterministic, out_r
         lengths[out_rows[active], k[active]] += 1
         if success is not None:
             success[out_rows[active], k[active]] |= info["success"][active]
+        failed[out_rows[active], k[active]] |= info["sim_failed"][active]
         episode[rows[(terminated | truncated) & active]] += 1
     env.close()
 

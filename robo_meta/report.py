@@ -59,7 +59,11 @@ def build_report(*, policy: Any, source: str, family: str, tasks: Sequence[Any],
                  results: TrialResults, split: str | None, tasks_file: str | None,
                  episodes: int, seeds: int, seed: int, deterministic: bool, device: str,
                  num_envs: int | None) -> dict[str, Any]:
-    """The report of ``results`` (from ``run_trials(..., seeds_per_task=seeds)``) on ``tasks``."""
+    """The report of ``results`` (from ``run_trials(..., seeds_per_task=seeds)``) on ``tasks``.
+
+    Results in which a simulation failed are refused (``TrialResults.check_scored``).
+    """
+    results.check_scored(policy.name)
     n = len(tasks)
     # trial r ran tasks[r % n] with repetition r // n: (seeds, n, K) -> (n, seeds, K)
     returns = results.returns.reshape(seeds, n, episodes).transpose(1, 0, 2)

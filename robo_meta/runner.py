@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from robo_meta import checkpoint
@@ -117,13 +118,19 @@ class Runner:
 
     # -- the loop ------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        """Quick check on the first ``eval_tasks`` val tasks (deterministic actions)."""
+        """Quick check on the first ``eval_tasks`` val tasks (deterministic actions); trials
+        whose simulation failed are left out, and counted in ``eval/failed_trials``."""
         tasks = self.family.tasks("val")[: self.config.eval_tasks]
         results = run_trials(self.algorithm.adaptive_policy(), self.family, tasks,
                              episodes=self.config.episodes_per_trial, seed=EVAL_SEED,
                              threads=self.config.threads)
-        return {f"eval/return_ep{k + 1}": float(v)
-                for k, v in enumerate(results.returns.mean(axis=0))}
+        scored = ~results.failed.any(axis=1)  # a failed simulation's episode has no return
+        means = (results.returns[scored].mean(axis=0) if scored.any()
+                 else np.full(results.returns.shape[1], np.nan))
+        stats = {f"eval/return_ep{k + 1}": float(v) for k, v in enumerate(means)}
+        if not scored.all():
+            stats["eval/failed_trials"] = float((~scored).sum())
+        return stats
 
     def _out_of_time(self) -> bool:
         return self.config.time_limit_s > 0 and self.wall_time >= self.config.time_limit_s
