@@ -48,17 +48,22 @@ class Runner:
         self.family = get_family(config.family)
         if device.type == "cpu" and config.torch_threads > 0:
             torch.set_num_threads(config.torch_threads)
-        self._lock = _lock(self.run_dir) if resume else None
-        self.algorithm = spec.build(config, self.family, device)
+        if resume and not self.run_dir.is_dir():
+            raise RoboMetaError(f"--resume {self.run_dir}: no such run directory")
+        self._lock = _lock(self.run_dir) if resume else None  # before reading the checkpoint
         self.wall_time = 0.0
         self._saved_step: int | None = None
         try:
-            if resume:
-                self._load()
-            if self._lock is None:
-                self._lock = _lock(self.run_dir)
+            self.algorithm = spec.build(config, self.family, device)
+            try:
+                if resume:
+                    self._load()
+                if self._lock is None:
+                    self._lock = _lock(self.run_dir)
+            except BaseException:
+                self.algorithm.close()
+                raise
         except BaseException:
-            self.algorithm.close()
             self.release()
             raise
         _claim(self.run_dir)
