@@ -34,6 +34,11 @@ class RoboMetaEnv(gym.Env):
     ``task_features`` (privileged, normalized task parameters), ``sim_failed``, and ``success``
     in goal families. Episodes truncate at the family's horizon; legged robots other than the
     cheetah terminate when unhealthy, as in Gymnasium v5.
+    Action: exactly shape ``(action_dim,)``, float, int or bool (a list or tuple too), cast to
+    float64; any other shape (a scalar, one component short or long, ``(1, action_dim)``) or a
+    complex, string or object dtype is a ``RoboMetaError``. As in gymnasium, out-of-bound
+    values are clipped to the action space; a NaN fails the simulation (``info["sim_failed"]``,
+    truncated, reward 0), which is then reset.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}

@@ -38,6 +38,31 @@ _FATAL_WARNINGS = [
 _FATAL_SLICE = slice(min(_FATAL_WARNINGS), max(_FATAL_WARNINGS) + 1)
 assert sorted(_FATAL_WARNINGS) == list(range(_FATAL_SLICE.start, _FATAL_SLICE.stop))
 _STAGE_NONE = int(mujoco.mjtStage.mjSTAGE_NONE)
+# dtype kinds an action may have: float, signed and unsigned int, bool (cast to float64)
+_ACTION_KINDS = "fiub"
+
+
+def check_action(action, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``action`` as a float64 array of exactly ``shape``, or a one-line ``RoboMetaError``.
+
+    Lists, tuples and arrays of float, int or bool are accepted; a wrong shape is never
+    reshaped or broadcast (an (A, n) array where (n, A) is expected would hand each simulation
+    other simulations' components), and complex, string, object or date dtypes are refused
+    (a cast would drop the imaginary part or fail later). Values are not checked: out-of-bound
+    ones are clipped by the step and NaN is contained per simulation (``sim_failed``).
+    """
+    try:
+        array = np.asarray(action)
+    except (TypeError, ValueError) as exc:  # ragged lists, objects numpy cannot convert
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RoboMetaError(f"{what} must be an array of shape {shape}: {first[:120]}") from None
+    if array.dtype.kind not in _ACTION_KINDS:
+        raise RoboMetaError(
+            f"{what} must be real numbers (float, int or bool), got dtype {array.dtype}"
+        )
+    if array.shape != shape:
+        raise RoboMetaError(f"{what} must have shape {shape}, got {array.shape}")
+    return array.astype(np.float64, copy=False)
 
 
 class BatchSimulator:
@@ -61,6 +86,8 @@ class BatchSimulator:
         self.dt = model.opt.timestep * self.spec.frame_skip
         self.action_low = model.actuator_ctrlrange[:, 0].copy()
         self.action_high = model.actuator_ctrlrange[:, 1].copy()
+        self._batch_action_shape = (num_sims, model.nu)
+        self._action_shape = (model.nu,)
         self.obs_dim = self.robot.observe(
             model.qpos0[None], np.zeros((1, model.nv)), self.spec.include_xy
         ).shape[1]
@@ -192,8 +219,12 @@ class BatchSimulator:
         ``info``: each reward term by name, ``success`` (goal families), ``sim_failed``.
         A failed simulation (MuJoCo error, NaN or instability warning) gets reward 0, its
         last finite observation and ``truncated``; the caller resets it.
+        ``action`` has exactly the shape (num_sims, action_dim) and a float, int or bool dtype
+        (``check_action``); out-of-bound values are clipped, NaN fails only its simulation.
         """
-        action = np.asarray(action, dtype=np.float64).reshape(self.num_sims, -1)
+        if (type(action) is not np.ndarray or action.shape != self._batch_action_shape
+                or action.dtype.kind not in _ACTION_KINDS):
+            action = check_action(action, self._batch_action_shape, "actions")
         # clipped (np.clip's Python wrapper alone costs a microsecond a call)
         action = np.minimum(np.maximum(action, self.action_low), self.action_high)
         self.ctrl[:] = action
@@ -279,8 +310,12 @@ class SingleSimulator(BatchSimulator):
         """One env step: ``obs, reward, terminated, truncated, info`` as ``step`` gives row 0.
 
         ``info`` holds Python floats and bools, and a copy of ``task_features[0]``.
+        ``action`` has exactly the shape (action_dim,) (``check_action``): an array of that
+        shape and a real dtype passes two comparisons, anything else goes through the full check.
         """
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if (type(action) is not np.ndarray or action.shape != self._action_shape
+                or action.dtype.kind not in _ACTION_KINDS):
+            action = check_action(action, self._action_shape, "action")
         action = np.minimum(np.maximum(action, self.action_low), self.action_high)
         self._ctrl_row[:] = action
         ctrl_sq = np.add.reduce(action * action).item()  # numpy's sum, as rewards.py's

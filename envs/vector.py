@@ -13,6 +13,13 @@ first observation of the next episode; the last observation is in ``info["final_
 ``info["trial_start"]`` marks simulations whose returned observation begins a new trial
 (new task): adaptive policies reset their memory there.
 
+Actions: exactly shape ``(num_envs, action_dim)``, float, int or bool (nested lists too),
+cast to float64. Any other shape is refused with a ``RoboMetaError``, never reshaped: an
+``(action_dim, num_envs)`` array would otherwise hand each simulation components of others'
+actions. Complex, string and object dtypes are refused too. Out-of-bound values are clipped to
+the action space; a NaN fails only its own simulation (``info["sim_failed"]``, truncated,
+reward 0), which is reset like any ended episode.
+
 Seeding follows gymnasium: ``reset(seed=s)`` seeds simulation i with ``s + i``, so
 simulation i reproduces a single ``RoboMetaEnv`` reset with seed ``s + i`` bit for bit.
 """
