@@ -43,6 +43,8 @@ def read_json(path: str | Path, what: str) -> Any:
         raise RoboMetaError(f"cannot read {what} {path}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RoboMetaError(f"{what} {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RoboMetaError(f"{what} {path} is nested too deeply to be read") from None
 
 
 def _umask() -> int:

@@ -83,6 +83,9 @@ BAD_INPUT = {
     "resume, other algorithm": (["--resume", "{run}", "--algo", "oracle"],
                                 r"that run used algorithm 'dr', not 'oracle'"),
     "out holds a run": (["--out", "{run}"], r"already holds a run: use --resume"),
+    "out under /proc": (["--out", "/proc/robo-meta-run"], r"--out /proc/robo-meta-run: cannot "
+                                                          r"create files in /proc"),
+    "out is a file": (["--out", "{run}/config.json"], r"exists and is not a directory"),
 }
 
 

@@ -16,6 +16,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from robo_meta.argtypes import check_writable
 from robo_meta.config import RunConfig, read_config_file
 from robo_meta.envs.errors import RoboMetaError, did_you_mean
 
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     out = options.resume or options.out or default_out
     if options.resume is None and (out / "state.pt").exists():
         raise RoboMetaError(f"{out} already holds a run: use --resume {out} or another --out")
+    check_writable(out, "--resume" if options.resume else "--out", directory=True)
     runner = Runner(config, out, device, resume=options.resume is not None,
                     progress=False if options.no_progress else None)
     print(f"training {config.algo} on {config.family} for {config.total_steps:,} steps "
