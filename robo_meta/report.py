@@ -146,13 +146,15 @@ def _check_trials(data: dict[str, Any], path: Path) -> None:
         ok = isinstance(seeds, list) and seeds and "task" in entry
         for key in ("returns", "lengths") if with_lengths else ("returns",):
             try:
-                shape = np.asarray(entry[key], dtype=float).shape if ok else None
+                values = np.asarray(entry[key], dtype=float) if ok else None
             except (KeyError, TypeError, ValueError):
-                shape = None
-            ok = ok and shape == (len(seeds), episodes)
+                values = None
+            # a non-finite return is no score (evaluate never writes one)
+            ok = ok and values is not None and values.shape == (len(seeds), episodes) \
+                and bool(np.isfinite(values).all())
         if not ok:
             raise RoboMetaError(f"report {path}, task {i}: expected its seeds and one "
-                                f"{episodes}-episode row of returns"
+                                f"{episodes}-episode row of finite returns"
                                 f"{' and lengths' if with_lengths else ''} per seed")
 
 

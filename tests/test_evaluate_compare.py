@@ -215,7 +215,7 @@ def test_evaluate_reports_keep_per_trial_lengths(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing", "not json", "not a report", "ragged returns",
-                                  "no lengths in one task"])
+                                  "no lengths in one task", "NaN return"])
 def test_bad_reports_are_one_line_exit_2_and_no_figure(case, tmp_path, capsys):
     good = make_report(tmp_path / "dr.json", "dr", np.zeros((2, 1, 3)), lengths=np.ones((2, 1, 3)))
     bad = tmp_path / "bad.json"
@@ -227,6 +227,8 @@ def test_bad_reports_are_one_line_exit_2_and_no_figure(case, tmp_path, capsys):
         report = copy.deepcopy(json.loads(good.read_text()))
         if case == "ragged returns":
             report["tasks"][1]["returns"] = [[0.0, 0.0]]
+        elif case == "NaN return":  # json.dumps writes NaN; json.loads reads it back
+            report["tasks"][1]["returns"] = [[0.0, float("nan"), 0.0]]
         else:
             del report["tasks"][0]["lengths"]
         bad.write_text(json.dumps(report))

@@ -48,7 +48,8 @@ def test_reduced_quickstart_runs_every_step(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags", [["--seeds", "0"], ["--train-steps", "-1"],
-                                   ["--out", "/proc/quickstart"]])
+                                   ["--out", "/proc/quickstart"],
+                                   ["--device", "tpu", "--train-steps", "0"]])
 def test_bad_numbers_are_one_line_exit_2(flags, tmp_path, capsys):
     assert main(["quickstart", "--out", str(tmp_path / "qs"), *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.extra_args = extra
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a reader gone away shows here, inside the handlers, not at exit
+        return code
     except RoboMetaError as exc:
         print(f"robo-meta {args.command}: error: {exc}", file=sys.stderr)
         return 2

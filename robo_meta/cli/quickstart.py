@@ -60,6 +60,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from robo_meta.device import resolve_device
+
+    resolve_device(args.device)  # a bad --device is one line now, not after the tour
     out, start = check_writable(args.out, "--out", directory=True), time.perf_counter()
     train_dir = out / f"{FAMILY}-{TRAIN_ALGO}-{_steps_label(args.train_steps)}"
     if args.train_steps and (train_dir / "state.pt").exists():
