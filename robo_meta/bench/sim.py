@@ -153,6 +153,19 @@ def measure(family: str, num_envs: int, steps: int = 200, threads: int = 0, roun
     return result
 
 
+def _rate_rows(title: str, rows: list[tuple[str, str]], result: dict) -> list[str]:
+    """Markdown rows: each (label, name) with its median env steps/s and the rounds' range."""
+    width = max(len(label) for label, _ in rows)
+    lines = [f"| {title.ljust(width)} | env steps/s (median) | rounds (min-max) |",
+             f"|{'-' * (width + 2)}|---------------------:|-----------------:|"]
+    for label, name in rows:
+        values = result[f"{name}_rounds"]
+        spread = f"{min(values):,.0f}-{max(values):,.0f}"
+        lines.append(f"| {label.ljust(width)} | {result[f'{name}_steps_per_s']:>20,.0f} |"
+                     f" {spread:>16} |")
+    return lines
+
+
 def format_table(result: dict) -> str:
     """The measurements as a plain-text table (Markdown-compatible) with the two ratios."""
     family, n = result["family"], result["num_envs"]
@@ -161,19 +174,9 @@ def format_table(result: dict) -> str:
         (f"SyncVectorEnv, {result['sync_envs']} x make({family})", "sync"),
         (f"raw mujoco.batch.Batch, {n} sims", "batch"),
     ]
-    width = max(len(label) for label, _ in rows)
-    lines = [
-        f"{family}: {n} envs, {result['steps']} steps x {result['rounds']} rounds, "
-        f"{result['threads']} batch threads, {result['cpus']} CPUs",
-        f"| {'simulator'.ljust(width)} | env steps/s (median) | rounds (min-max) |",
-        f"|{'-' * (width + 2)}|---------------------:|-----------------:|",
-    ]
-    for label, name in rows:
-        values = result[f"{name}_rounds"]
-        spread = f"{min(values):,.0f}-{max(values):,.0f}"
-        lines.append(f"| {label.ljust(width)} | {result[f'{name}_steps_per_s']:>20,.0f} |"
-                     f" {spread:>16} |")
-    lines.append("")
+    lines = [f"{family}: {n} envs, {result['steps']} steps x {result['rounds']} rounds, "
+             f"{result['threads']} batch threads, {result['cpus']} CPUs",
+             *_rate_rows("simulator", rows, result), ""]
     lines.append(f"make_vec / SyncVectorEnv: {result['make_vec_over_sync']:.2f}x")
     lines.append(f"make_vec / raw Batch:     {result['make_vec_over_batch']:.1%}")
     return "\n".join(lines)
@@ -250,19 +253,8 @@ def format_single_table(result: dict) -> str:
     rows = [(f"make({family})", "single")]
     if reference is not None:
         rows.append((f"gymnasium {reference} (bare, same MJCF)", "reference"))
-    width = max(len(label) for label, _ in rows)
-    lines = [
-        f"{family} single env: {result['steps']} steps x {result['rounds']} rounds,"
-        f" {result['cpus']} CPUs",
-        f"| {'env'.ljust(width)} | env steps/s (median) | rounds (min-max) |",
-        f"|{'-' * (width + 2)}|---------------------:|-----------------:|",
-    ]
-    for label, name in rows:
-        values = result[f"{name}_rounds"]
-        spread = f"{min(values):,.0f}-{max(values):,.0f}"
-        lines.append(f"| {label.ljust(width)} | {result[f'{name}_steps_per_s']:>20,.0f} |"
-                     f" {spread:>16} |")
-    lines.append("")
+    lines = [f"{family} single env: {result['steps']} steps x {result['rounds']} rounds,"
+             f" {result['cpus']} CPUs", *_rate_rows("env", rows, result), ""]
     if reference is None:
         lines.append(f"no gymnasium env of the {envs.get_family(family).robot.name} robot")
     else:
