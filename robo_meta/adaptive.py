@@ -197,9 +197,7 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
 
     try:
         run_config = config_from_dict(config["train"])
-    except RoboMetaError as exc:
-        raise RoboMetaError(f"corrupt checkpoint {source}: config.json: {exc}") from None
-    except TypeError as exc:  # a field of the wrong kind
+    except (RoboMetaError, TypeError) as exc:  # TypeError: a field of the wrong kind
         raise RoboMetaError(f"corrupt checkpoint {source}: config.json: {exc}") from None
     modules = checkpoint.build_modules(config, state, source, device)
     trained_family = str(run_config.family)

@@ -20,6 +20,7 @@ import io as io_bytes
 import json
 import platform
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -139,17 +140,27 @@ def build_modules(config: dict[str, Any], state: dict[str, Any], source: str | P
     return modules
 
 
+def first_non_finite(named: Iterable[tuple[str, Any]]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or inf, else None.
+
+    One device synchronization when all are finite (the Runner asks after every iteration).
+    """
+    floats = [(name, t) for name, t in named if torch.is_tensor(t) and t.is_floating_point()]
+    if not floats or bool(torch.stack([t.isfinite().all() for _, t in floats]).all()):
+        return None
+    return next(name for name, t in floats if not bool(t.isfinite().all()))
+
+
 def restore_modules(modules: dict[str, Any], saved: dict[str, Any], source: str | Path) -> None:
     """Load ``saved`` state dicts into ``modules`` (same names, same shapes) or fail in a line."""
     if set(saved) != set(modules):
         raise RoboMetaError(f"corrupt checkpoint {source}: state.pt holds modules "
                             f"{sorted(saved)}, config.json {sorted(modules)}")
     for name, module in modules.items():
-        for key, tensor in (saved[name].items() if isinstance(saved[name], dict) else ()):
-            if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(
-                    torch.isfinite(tensor).all()):
-                raise RoboMetaError(f"corrupt checkpoint {source}: non-finite values in "
-                                    f"{name}.{key} (a diverged or damaged run)")
+        bad = first_non_finite(saved[name].items() if isinstance(saved[name], dict) else ())
+        if bad is not None:
+            raise RoboMetaError(f"corrupt checkpoint {source}: non-finite values in "
+                                f"{name}.{bad} (a diverged or damaged run)")
         try:
             module.load_state_dict(saved[name])
         except RuntimeError as exc:

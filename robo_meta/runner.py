@@ -115,9 +115,8 @@ class Runner:
             if isinstance(value, float) and not math.isfinite(value):
                 return f"{key} = {value}"
         for name, module in self.algorithm.modules.items():
-            params = list(module.parameters())
-            if params and not bool(torch.stack([p.isfinite().all() for p in params]).all()):
-                bad = next(n for n, p in module.named_parameters() if not p.isfinite().all())
+            bad = checkpoint.first_non_finite(module.named_parameters())
+            if bad is not None:
                 return f"{name}.{bad} has non-finite values"
         return None
 

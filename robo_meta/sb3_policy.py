@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from robo_meta.adaptive import _PredictMixin
+from robo_meta.checkpoint import first_non_finite
 from robo_meta.envs import get_family, make
 from robo_meta.envs.errors import RoboMetaError, one_line
 
@@ -282,6 +283,6 @@ def _load_safely(path: Path, algo: str | None, family: str,
 
 
 def _check_finite(model: Any, path: Path) -> None:
-    for name, tensor in model.policy.state_dict().items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise RoboMetaError(f"SB3 model {path}: weight {name} is not finite (NaN or inf)")
+    name = first_non_finite(model.policy.state_dict().items())
+    if name is not None:
+        raise RoboMetaError(f"SB3 model {path}: weight {name} is not finite (NaN or inf)")
