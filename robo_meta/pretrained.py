@@ -5,7 +5,9 @@ A pretrained directory is a checkpoint (``config.json``, ``state.pt``, ``meta.js
 ``card.md``: how it was trained (the exact command, steps, wall time, device) and its
 ``robo-meta evaluate`` tables on the family's ``test`` and ``ood`` splits. The same numbers are
 kept machine-readable in ``meta.json["evaluation"]``, so a test can re-run the evaluation and
-check that the card still holds.
+check that the card still holds, and the full reports (every trial's returns) in
+``report-<split>.json``, so shipped policies of one family can be compared paired
+(``robo-meta compare``, the measured gap of ``robo-meta families``) without re-running them.
 """
 
 from __future__ import annotations
@@ -23,15 +25,25 @@ from robo_meta.adaptive import PRETRAINED_DIR, load_policy, pretrained_names
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.evaluation import run_trials
-from robo_meta.report import build_report, summary_table
+from robo_meta.report import (
+    build_report,
+    load_report,
+    paired_difference,
+    report_json,
+    summary_table,
+    unpaired_reason,
+)
 
 # the evaluation protocol of every card: K episodes per trial, seeds per task, base seed
 EPISODES, SEED = 3, 0
 
 
-def evaluate_splits(source: str, seeds: int,
-                    splits: tuple[str, ...] = ("test", "ood")) -> dict[str, dict[str, Any]]:
-    """The report of ``source`` on each held-out split of its family (CPU, deterministic)."""
+def evaluate_splits(source: str, seeds: int, splits: tuple[str, ...] = ("test", "ood"),
+                    label: str | None = None) -> dict[str, dict[str, Any]]:
+    """The report of ``source`` on each held-out split of its family (CPU, deterministic).
+
+    ``label`` is the source the reports name (``pretrained:NAME`` rather than a folder).
+    """
     policy = load_policy(source, device="cpu")
     family = get_family(policy.family)
     reports = {}
@@ -42,7 +54,8 @@ def evaluate_splits(source: str, seeds: int,
         results = run_trials(policy, family.name, tasks, episodes=EPISODES, seed=SEED,
                              seeds_per_task=seeds)
         reports[split] = build_report(
-            policy=policy, source=source, family=family.name, tasks=tasks, results=results,
+            policy=policy, source=label or source, family=family.name, tasks=tasks,
+            results=results,
             split=split, tasks_file=None, episodes=EPISODES, seeds=seeds, seed=SEED,
             deterministic=True, device="cpu", num_envs=None)
     return reports
@@ -63,9 +76,10 @@ def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: 
         meta = {**meta, "training_command": command,
                 "state_sha256": checkpoint.sha256(staging / "state.pt")}
         io.write_json(staging / "meta.json", meta)
-        reports = evaluate_splits(str(staging), seeds)
+        reports = evaluate_splits(str(staging), seeds, label=f"pretrained:{name}")
         meta["evaluation"] = _evaluation(reports, seeds)
         io.write_json(staging / "meta.json", meta)
+        _write_reports(staging, reports)
         io.write_text(staging / "card.md", card(name, config, meta, reports, notes))
         if target.exists():
             shutil.rmtree(target)
@@ -88,11 +102,23 @@ def refresh(name: str, root: Path = PRETRAINED_DIR) -> Path:
     meta = io.read_json(folder / "meta.json", "checkpoint meta")
     seeds = meta.get("evaluation", {}).get("test", {}).get("seeds", 1)
     notes = card_notes((folder / "card.md").read_text())
-    reports = evaluate_splits(str(folder), seeds)
+    reports = evaluate_splits(str(folder), seeds, label=f"pretrained:{name}")
     meta["evaluation"] = _evaluation(reports, seeds)
     io.write_json(folder / "meta.json", meta)
+    _write_reports(folder, reports)
     io.write_text(folder / "card.md", card(name, config, meta, reports, notes))
     return folder
+
+
+def _write_reports(folder: Path, reports: dict[str, dict[str, Any]]) -> None:
+    for split, report in reports.items():
+        io.write_text(folder / f"report-{split}.json", report_json(report))
+
+
+def shipped_report(name: str, split: str, root: Path = PRETRAINED_DIR) -> dict[str, Any] | None:
+    """The stored ``split`` report of shipped policy ``name``; None if it has none."""
+    path = root / check_name(name) / f"report-{split}.json"
+    return load_report(path) if path.is_file() else None
 
 
 def _evaluation(reports: dict[str, dict[str, Any]], seeds: int) -> dict[str, Any]:
@@ -145,6 +171,30 @@ def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:
             "```", "", "```", summary_table(report), "```",
         ]
     return "\n".join(lines) + "\n"
+
+
+def measured_gap(family: str, split: str = "test",
+                 root: Path = PRETRAINED_DIR) -> dict[str, Any] | None:
+    """Oracle - dr of the shipped ``<family>-oracle`` and ``<family>-dr``, paired, on ``split``.
+
+    The family-validity test of the benchmark: privileged task features must pay, or the
+    family's randomization does not call for adaptation. Episode 1 of the stored reports (both
+    policies are memoryless, so every episode estimates the same thing); None when either
+    policy or report is not shipped.
+    """
+    names = (f"{family}-oracle", f"{family}-dr")
+    if not all((root / n).is_dir() for n in names):
+        return None
+    oracle, dr = (shipped_report(n, split, root) for n in names)
+    if oracle is None or dr is None:
+        return None
+    reason = unpaired_reason(oracle, dr)
+    if reason is not None:
+        raise RoboMetaError(f"shipped reports {names[0]} and {names[1]} are not paired: {reason}")
+    diff = paired_difference(oracle, dr)
+    return {"mean": diff["mean"][0], "ci95": diff["ci95"][0],
+            "significant": diff["excludes_zero"][0] and diff["mean"][0] > 0,
+            "tasks": oracle["num_tasks"], "seeds": oracle["seeds"]}
 
 
 def describe_all() -> list[dict[str, Any]]:

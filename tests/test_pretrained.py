@@ -11,6 +11,7 @@ import torch
 
 import robo_meta
 from robo_meta import pretrained
+from robo_meta import report as report_format
 from robo_meta.adaptive import PRETRAINED_DIR, pretrained_names
 from robo_meta.envs.errors import RoboMetaError
 
@@ -105,3 +106,46 @@ def test_policies_cli_errors_are_one_line_naming_the_subcommand(capsys, argv, me
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith(f"robo-meta policies: error: {message}")
+
+
+def _stored_report(root, name, returns, seeds=((0, 3), (1, 4), (2, 5))):
+    """A shipped folder holding only a test report with per-(task, seed) returns (2 episodes)."""
+    tasks = [{"task": {"family": "point-goal", "goal": [float(i), 0.0]}, "seeds": list(s),
+              "returns": [[r, r] for r in rs]}
+             for i, (s, rs) in enumerate(zip(seeds, returns, strict=True))]
+    summary = {"episode": [1, 2], "mean_return": [0.0, 0.0], "ci95_return": [0.0, 0.0]}
+    report = {"format": report_format.FORMAT, "family": "point-goal", "split": "test",
+              "episodes": 2, "seeds": 2, "num_tasks": len(tasks), "tasks": tasks,
+              "summary": summary}
+    (root / name).mkdir()
+    (root / name / "report-test.json").write_text(json.dumps(report))
+
+
+def test_measured_gap_is_the_paired_oracle_minus_dr_difference(tmp_path):
+    # per task, seeds averaged: oracle 11, 21, 32; dr 10, 15, 30 -> differences 1, 6, 2
+    _stored_report(tmp_path, "fam-oracle", [(10, 12), (20, 22), (31, 33)])
+    _stored_report(tmp_path, "fam-dr", [(9, 11), (15, 15), (30, 30)])
+    gap = pretrained.measured_gap("fam", root=tmp_path)
+    diffs = np.array([1.0, 6.0, 2.0])
+    half = 4.302652729911275 * diffs.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 df)
+    assert gap["mean"] == pytest.approx(3.0) and gap["ci95"] == pytest.approx(half)
+    assert gap["significant"] is False  # 3.0 - 6.57 < 0: inside the noise
+    assert pretrained.measured_gap("other", root=tmp_path) is None  # not shipped
+
+
+def test_measured_gap_refuses_unpaired_reports(tmp_path):
+    _stored_report(tmp_path, "fam-oracle", [(10, 12), (20, 22), (31, 33)])
+    _stored_report(tmp_path, "fam-dr", [(9, 11), (15, 15), (30, 30)],
+                   seeds=((0, 3), (1, 4), (2, 7)))
+    with pytest.raises(RoboMetaError, match="not paired: different seeds: task 2"):
+        pretrained.measured_gap("fam", root=tmp_path)
+
+
+def test_shipped_reports_match_their_cards():
+    for name in pretrained_names():
+        meta = json.loads((PRETRAINED_DIR / name / "meta.json").read_text())
+        for split, stored in meta["evaluation"].items():
+            report = pretrained.shipped_report(name, split)
+            assert report is not None, (name, split)
+            assert report["summary"]["mean_return"] == stored["mean_return"], (name, split)
+            assert report["policy"]["source"] == f"pretrained:{name}"
