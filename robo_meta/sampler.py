@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from robo_meta.envs import Family, make_vec
+from robo_meta.envs.errors import RoboMetaError
 from robo_meta.ppo import gaussian_logprob
 
 
@@ -202,3 +203,24 @@ class Sampler:
 
     def close(self) -> None:
         self.env.close()
+
+
+def make_sampler(family: Family, num_envs: int, episodes_per_trial: int, with_features: bool,
+                 device: torch.device, threads: int = 0, ray: str = "", workers: int = 1,
+                 worker_threads: int = 1):
+    """The in-process ``Sampler``, or with ``ray`` (a cluster address, ``auto`` or ``local``)
+    a ``RaySampler`` over ``workers`` Ray actors sharing the ``num_envs`` simulations.
+
+    ``ray`` is imported only here and only when asked for: it is an optional extra.
+    """
+    if not ray:
+        return Sampler(family, num_envs, episodes_per_trial, with_features, device, threads)
+    try:
+        import ray as _  # noqa: F401
+    except ImportError:
+        raise RoboMetaError('--ray needs Ray, an optional extra: pip install "robo-meta[ray]"'
+                            ) from None
+    from robo_meta.ray_sampler import RaySampler
+
+    return RaySampler(family, num_envs, episodes_per_trial, with_features, device, ray, workers,
+                      worker_threads)

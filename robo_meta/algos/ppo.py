@@ -40,7 +40,7 @@ from robo_meta.envs import Family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.policies import POLICY_CLASSES, build_policy
 from robo_meta.ppo import compute_gae, gaussian_entropy, gaussian_logprob, ppo_loss
-from robo_meta.sampler import Sampler, Trajectories
+from robo_meta.sampler import Trajectories, make_sampler
 
 
 @dataclass
@@ -85,6 +85,12 @@ class PPOConfig(RunConfig):
     """GRU hidden size (rl2)."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy."""
+    ray: str = ""
+    """Ray cluster of the rollouts: host:port, auto or local (docs/scale-out.md); empty: none."""
+    workers: int = 1
+    """Ray rollout workers (actors) sharing the num_envs simulations; needs --ray."""
+    worker_threads: int = 1
+    """Simulation threads of each Ray worker (and the CPUs it reserves on its node)."""
 
     def validate(self) -> PPOConfig:
         super().validate()
@@ -113,6 +119,10 @@ class PPOConfig(RunConfig):
                                 f"{self.lr_schedule!r}")
         if self.minibatches > self.num_envs * self.rollout_steps:
             raise RoboMetaError("more minibatches than samples per rollout")
+        check_range(self, "workers", 1, self.num_envs)  # each worker steps >= 1 simulation
+        check_range(self, "worker_threads", 1, 1024)
+        if self.workers > 1 and not self.ray:
+            raise RoboMetaError("--workers needs --ray ADDRESS (auto, local or host:port)")
         return self
 
 
@@ -198,8 +208,9 @@ class PPO:
         self.variant = VARIANTS[config.algo]
         self.family = family
         trial = config.episodes_per_trial if self.variant.adaptive else 1
-        self.sampler = Sampler(family, config.num_envs, trial, self.variant.with_features,
-                               device, threads=config.threads)
+        self.sampler = make_sampler(family, config.num_envs, trial, self.variant.with_features,
+                                    device, config.threads, config.ray, config.workers,
+                                    config.worker_threads)
         spec = policy_spec(config, self.sampler.obs_dim, self.sampler.act_dim)
         with torch.random.fork_rng(devices=[]):  # weights from the run seed, not global state
             torch.manual_seed(config.seed)

@@ -1,0 +1,61 @@
+"""``--ray``, ``--workers`` and ``--worker-threads`` where ray may be missing: the flags are
+checked in one line, a missing ray names the extra, and in-process training never imports ray.
+These tests need no ray (the Ray sampler's own tests are in test_ray_sampler.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from robo_meta.cli.main import main
+
+TINY = ["--family", "point-goal", "--algo", "dr", "--num-envs", "4", "--rollout-steps", "8",
+        "--epochs", "1", "--minibatches", "1", "--eval-tasks", "1", "--threads", "1",
+        "--device", "cpu", "--no-progress", "--total-steps", "32"]
+
+
+def _main(argv: list) -> int:
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_ray_missing_is_one_line_naming_the_extra_and_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # ``import ray`` raises ImportError
+    out = tmp_path / "run"
+    assert _main(["train", *TINY, "--ray", "auto", "--workers", "2", "--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['robo-meta train: error: --ray needs Ray, an optional extra: '
+                   'pip install "robo-meta[ray]"']
+    assert not out.exists()  # nothing half-written
+
+
+def test_worker_flags_are_checked_in_one_line(tmp_path, capsys):
+    cases = [(["--workers", "2"], "--workers needs --ray ADDRESS"),
+             (["--ray", "auto", "--workers", "0"], "workers must be in [1, 4], got 0"),
+             (["--ray", "auto", "--workers", "5"], "workers must be in [1, 4], got 5"),
+             (["--ray", "auto", "--worker-threads", "0"], "worker_threads must be in [1, 1024]")]
+    for flags, message in cases:
+        assert _main(["train", *TINY, *flags, "--out", tmp_path / "run"]) == 2, flags
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (flags, err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_in_process_training_never_imports_ray(tmp_path):
+    # in a fresh interpreter where ``import ray`` would fail: a whole tiny run still works
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["ray"] = None
+        from robo_meta.cli.main import main
+        code = main({["train", *TINY, "--out", str(tmp_path / "run")]!r})
+        assert code == 0, code
+        assert sys.modules["ray"] is None and "robo_meta.ray_sampler" not in sys.modules
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "run" / "state.pt").is_file()
