@@ -9,8 +9,10 @@ batched step and ``sequence(...)`` for a (T, B) unroll, so the PPO core drives b
 from robo_meta.policies.mlp import GaussianActorCritic, mlp
 from robo_meta.policies.normalizer import RunningNormalizer
 from robo_meta.policies.recurrent import RecurrentActorCritic
+from robo_meta.policies.rma import AdaptationModule, RMATeacher
 
-POLICY_CLASSES = {"mlp": GaussianActorCritic, "gru": RecurrentActorCritic}
+POLICY_CLASSES = {"mlp": GaussianActorCritic, "gru": RecurrentActorCritic,
+                  "rma_teacher": RMATeacher, "rma_adapter": AdaptationModule}
 
 
 def build_policy(spec: dict):
@@ -20,4 +22,4 @@ def build_policy(spec: dict):
     return POLICY_CLASSES[spec["class"]](**spec.get("kwargs", {}))
 
 __all__ = ["POLICY_CLASSES", "GaussianActorCritic", "RecurrentActorCritic", "RunningNormalizer",
-           "build_policy", "mlp"]
+           "AdaptationModule", "RMATeacher", "build_policy", "mlp"]

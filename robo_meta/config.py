@@ -65,6 +65,11 @@ class RunConfig:
             raise RoboMetaError(f"device must be auto, cpu or cuda, got {self.device!r}")
         return self
 
+    def run_steps(self) -> int:
+        """Environment steps the Runner trains for: ``total_steps``, plus the later phases of
+        an algorithm that has several (rma's phase 2)."""
+        return self.total_steps
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

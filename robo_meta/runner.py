@@ -1,8 +1,8 @@
 """The Runner: a training run's directory, cadence and bookkeeping, for any algorithm.
 
 It builds the algorithm named by ``config.algo`` and calls ``iteration()`` until
-``total_steps`` (or ``time_limit_s``), and around it: ``config.json``, ``metrics.csv`` (every
-column any algorithm logs), TensorBoard, the progress bar, quick evaluations on the ``val``
+``config.run_steps()`` (or ``time_limit_s``), and around it: ``config.json``, ``metrics.csv``
+(every column any algorithm logs), TensorBoard, the progress bar, quick evaluations on the ``val``
 split (``test`` is for final reports only), atomic checkpoints and ``--resume``. It knows the
 Algorithm protocol (robo_meta.algos) and nothing of PPO.
 
@@ -69,7 +69,7 @@ class Runner:
         _claim(self.run_dir)
         _remove_stray_temporaries(self.run_dir)
         checkpoint.save_config(self.run_dir, config, self.algorithm.module_specs)
-        self.logger = Logger(self.run_dir, config.total_steps, self.step, progress=progress)
+        self.logger = Logger(self.run_dir, config.run_steps(), self.step, progress=progress)
 
     def release(self) -> None:
         """Unlock the run directory (also done by the end of the process)."""
@@ -141,14 +141,14 @@ class Runner:
 
     def train(self) -> dict[str, float]:
         cfg = self.config
-        eval_every = cfg.eval_every or max(1, cfg.total_steps // 10)
+        eval_every = cfg.eval_every or max(1, cfg.run_steps() // 10)
         ckpt_every = cfg.checkpoint_every or eval_every
         next_eval = (self.step // eval_every + 1) * eval_every
         next_ckpt = (self.step // ckpt_every + 1) * ckpt_every
         last_eval: dict[str, float] = {}
         diverged = False
         try:
-            while self.step < cfg.total_steps and not self._out_of_time():
+            while self.step < cfg.run_steps() and not self._out_of_time():
                 start, before = time.perf_counter(), self.step
                 stats = self.algorithm.iteration()
                 problem = self._non_finite(stats)
@@ -162,7 +162,7 @@ class Runner:
                 self.wall_time += elapsed
                 row = {"step": self.step, "wall_time": self.wall_time,
                        "steps_per_s": (self.step - before) / elapsed, **stats}
-                if self.step >= next_eval or self.step >= cfg.total_steps or self._out_of_time():
+                if self.step >= next_eval or self.step >= cfg.run_steps() or self._out_of_time():
                     last_eval = self.evaluate()
                     row.update(last_eval)
                     next_eval = (self.step // eval_every + 1) * eval_every

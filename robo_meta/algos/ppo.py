@@ -211,7 +211,7 @@ class PPO:
         self.sampler = make_sampler(family, config.num_envs, trial, self.variant.with_features,
                                     device, config.threads, config.ray, config.workers,
                                     config.worker_threads)
-        spec = policy_spec(config, self.sampler.obs_dim, self.sampler.act_dim)
+        spec = self.policy_spec(self.sampler.obs_dim, self.sampler.act_dim)
         with torch.random.fork_rng(devices=[]):  # weights from the run seed, not global state
             torch.manual_seed(config.seed)
             self.policy = build_policy(spec).to(device)
@@ -225,6 +225,10 @@ class PPO:
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[float] = deque(maxlen=100)
         self._sampling = False
+
+    def policy_spec(self, obs_dim: int, act_dim: int) -> dict[str, Any]:
+        """The policy network's spec; a subclass trains another network (rma's teacher)."""
+        return policy_spec(self.config, obs_dim, act_dim)
 
     # -- one iteration, top to bottom -------------------------------------------------------
     def iteration(self) -> dict[str, float]:

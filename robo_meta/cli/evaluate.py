@@ -162,10 +162,17 @@ def run(args: argparse.Namespace) -> int:
         episodes=args.episodes, seeds=args.seeds, seed=args.seed,
         deterministic=not args.stochastic, device=device.type, num_envs=args.num_envs,
     )
+    # a policy that estimates the task (rma) says how well it tracked it, step by step
+    identification = getattr(policy, "identification", None)
+    tracked = identification() if callable(identification) else None
+    if tracked is not None:
+        report["identification"] = tracked
     reports.write_report(report, out, png)
     steps = int(results.lengths.sum())
     print(reports.describe(report))
     print(reports.summary_table(report))
+    if tracked is not None:
+        print(policy.describe_identification(tracked))
     print(f"{trials} trials, {steps:,} env steps in {wall:.2f} s ({steps / wall:,.0f} steps/s, "
           f"{device})")
     print(f"report: {out}\nfigure: {png}")

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out, "--resume" if options.resume else "--out", directory=True)
     runner = Runner(config, out, device, resume=options.resume is not None,
                     progress=False if options.no_progress else None)
-    print(f"training {config.algo} on {config.family} for {config.total_steps:,} steps "
+    print(f"training {config.algo} on {config.family} for {config.run_steps():,} steps "
           f"on {device} -> {out}")
     result = runner.train()
     shown = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"

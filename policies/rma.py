@@ -1,0 +1,195 @@
+"""Rapid Motor Adaptation's networks (Kumar et al., RSS 2021), and the student's step.
+
+- ``RMATeacher``: the base policy π(x, a_prev, z) and value function with the task encoder
+  μ: z = μ(task features), trained end to end by PPO on privileged features (phase 1). Its
+  input is what the Sampler gives a policy told the task: the observation with the features
+  appended, (B, obs_dim + feature_dim), split here.
+- ``AdaptationModule`` φ: ẑ = φ(history), a 1-D convolution over the last H history entries
+  (phase 2 regresses ẑ to z = μ(e)).
+- ``StateActionHistory``: those entries per simulation, oldest first, and ``Student``: one
+  step of the deployed policy (push, estimate ẑ, act with the frozen base policy), shared by
+  phase-2 training and deployment so the two cannot drift apart.
+
+A history entry at step t is (x̂_t, a_{t-1}, 1): the normalized observation, the action that
+led to it (zero at an episode's first step) and a flag that the slot holds data (padding is
+all zeros). Consecutive entries hold every transition (x_{s-1}, a_{s-1}) -> x_s inside the
+window, and the newest observation is included, so ẑ reacts to the latest step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from robo_meta.policies.mlp import mlp
+from robo_meta.policies.normalizer import RunningNormalizer
+
+# The paper's convolutions over a 50-step history: (kernel, stride) of three layers of 32
+# channels; kernels shrink to fit a shorter history.
+CONV_LAYERS = ((8, 4), (5, 1), (5, 1))
+
+
+class RMATeacher(nn.Module):
+    """Base policy π(x̂, a_prev, z), value V(x̂, a_prev, z) and encoder z = μ(features).
+
+    ``obs_dim`` is the robot's observation (what the student sees); the teacher's input is
+    (B, obs_dim + feature_dim). The normalizer covers that whole input (PPO updates it with
+    what the policy saw); ``normalize_obs`` applies its observation part alone, bit for bit
+    as in ``step``. μ ends in tanh, so z (and the regression target) lies in [-1, 1].
+    """
+
+    recurrent = False
+
+    def __init__(self, obs_dim: int, feature_dim: int, act_dim: int, latent_dim: int = 8,
+                 hidden_sizes: Sequence[int] = (64, 64), encoder_sizes: Sequence[int] = (64, 64),
+                 init_log_std: float = 0.0):
+        super().__init__()
+        self.obs_dim, self.feature_dim, self.act_dim = obs_dim, feature_dim, act_dim
+        self.latent_dim = latent_dim
+        self.normalizer = RunningNormalizer(obs_dim + feature_dim)
+        self.encoder = nn.Sequential(mlp([feature_dim, *encoder_sizes, latent_dim]), nn.Tanh())
+        base_in = obs_dim + act_dim + latent_dim
+        self.actor = mlp([base_in, *hidden_sizes, act_dim], out_gain=0.01)
+        self.critic = mlp([base_in, *hidden_sizes, 1], out_gain=1.0)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+
+    def initial_state(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        return torch.zeros(batch, 0, device=device)
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        """z = μ(task features), (..., latent_dim)."""
+        return self.encoder(features)
+
+    def normalize_obs(self, obs: torch.Tensor) -> torch.Tensor:
+        """The observation part of the normalizer, (..., obs_dim)."""
+        n, d = self.normalizer, self.obs_dim
+        mean = n.mean[:d].to(obs.dtype)
+        std = (n.var[:d] + n.epsilon).sqrt().to(obs.dtype)
+        return ((obs - mean) / std).clamp(-n.clip, n.clip)
+
+    def base(self, x: torch.Tensor, prev_action: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The base policy's action mean from a normalized observation and a latent."""
+        return self.actor(torch.cat([x, prev_action, z], dim=-1))
+
+    def _forward(self, inputs, prev_action):
+        x = self.normalizer(inputs)[..., : self.obs_dim]
+        # contiguous: a strided view takes another matmul kernel (other rounding), and the
+        # student's targets encode contiguous features; they must be the same z bit for bit
+        features = inputs[..., self.obs_dim:].contiguous()
+        h = torch.cat([x, prev_action, self.encode(features)], dim=-1)
+        return self.actor(h), self.critic(h).squeeze(-1)
+
+    def step(self, obs, prev_action, prev_reward_done, trial_start, state):
+        """One step: (mean, log_std, value, state); ``obs`` holds the features too."""
+        mean, value = self._forward(obs, prev_action)
+        return mean, self.log_std.expand_as(mean), value, state
+
+    def sequence(self, obs, prev_action, prev_reward_done, trial_start, state):
+        """(T, B, ...) at once: (mean, log_std, value)."""
+        mean, value = self._forward(obs, prev_action)
+        return mean, self.log_std.expand_as(mean), value
+
+
+def conv_layers(history: int) -> list[tuple[int, int]]:
+    """(kernel, stride) of each convolution for a history of ``history`` entries."""
+    layers, length = [], history
+    for kernel, stride in CONV_LAYERS:
+        kernel = min(kernel, length)
+        layers.append((kernel, stride))
+        length = (length - kernel) // stride + 1
+    return layers
+
+
+class AdaptationModule(nn.Module):
+    """φ: ẑ from the last ``history`` entries (B, history, obs_dim + act_dim + 1).
+
+    Each entry is embedded by a linear layer (32 channels), then the paper's three temporal
+    convolutions, flattened, and a linear layer to the latent (tanh, as μ). A convolution
+    rather than a GRU: it sees a fixed window at once, is the paper's choice, and evaluates
+    all T x B windows of a rollout in one batched call in the update. ``trained_steps``
+    counts the environment steps of student rollouts it was regressed on: a module at 0 is
+    untrained (a checkpoint saved during phase 1), which deployment refuses.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, latent_dim: int = 8, history: int = 50,
+                 channels: int = 32):
+        super().__init__()
+        self.obs_dim, self.act_dim, self.latent_dim = obs_dim, act_dim, latent_dim
+        self.history, self.entry_dim = history, obs_dim + act_dim + 1
+        self.embed = nn.Sequential(nn.Linear(self.entry_dim, channels), nn.ReLU())
+        convs: list[nn.Module] = []
+        length = history
+        for kernel, stride in conv_layers(history):
+            convs += [nn.Conv1d(channels, channels, kernel, stride), nn.ReLU()]
+            length = (length - kernel) // stride + 1
+        self.convs = nn.Sequential(*convs)
+        self.head = nn.Sequential(nn.Linear(channels * length, latent_dim), nn.Tanh())
+        self.register_buffer("trained_steps", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        """(B, H, entry_dim) -> (B, latent_dim)."""
+        h = self.embed(history).transpose(1, 2)  # (B, channels, H): convolve over time
+        return self.head(self.convs(h).flatten(1))
+
+
+def _rows(rows, device) -> torch.Tensor:
+    """Rows given as a numpy/torch bool mask or indices, as a tensor to index with."""
+    return torch.as_tensor(np.asarray(rows) if not torch.is_tensor(rows) else rows,
+                           device=device)
+
+
+class StateActionHistory:
+    """The last ``length`` entries of each of ``num_envs`` rows, (n, length, entry), oldest
+    first, zero where nothing was pushed since the row's last restart. Rows never mix."""
+
+    def __init__(self, num_envs: int, length: int, entry_dim: int, device: torch.device):
+        self.buffer = torch.zeros(num_envs, length, entry_dim, device=device)
+
+    def restart(self, rows) -> None:
+        """Forget ``rows`` (a bool mask or indices): a new episode starts there."""
+        self.buffer[_rows(rows, self.buffer.device)] = 0.0
+
+    def push(self, x: torch.Tensor, prev_action: torch.Tensor) -> torch.Tensor:
+        """Append (x, prev_action, 1) to every row, dropping the oldest; the new buffer.
+
+        The returned tensor is new each step (never written in place), so a caller may keep it.
+        """
+        valid = torch.ones(len(x), 1, dtype=x.dtype, device=x.device)
+        entry = torch.cat([x, prev_action, valid], dim=1)
+        self.buffer = torch.cat([self.buffer[:, 1:], entry[:, None]], dim=1)
+        return self.buffer
+
+
+class Student:
+    """The deployed RMA policy's step for ``num_envs`` rows: frozen teacher, adaptation module.
+
+    ``step(obs)`` pushes (x̂_t, a_{t-1}) into the history, estimates ẑ and returns the base
+    policy's mean; ``acted(action)`` records the action taken; ``restart(rows)`` starts new
+    episodes there (empty history, zero previous action, as the teacher saw at an episode's
+    first step).
+    """
+
+    def __init__(self, teacher: RMATeacher, adapter: AdaptationModule, num_envs: int,
+                 device: torch.device):
+        self.teacher, self.adapter = teacher, adapter
+        self.history = StateActionHistory(num_envs, adapter.history, adapter.entry_dim, device)
+        self.prev_action = torch.zeros(num_envs, teacher.act_dim, device=device)
+
+    def restart(self, rows) -> None:
+        self.history.restart(rows)
+        self.prev_action = self.prev_action.clone()  # the caller may hold the old tensor
+        self.prev_action[_rows(rows, self.prev_action.device)] = 0.0
+
+    @torch.no_grad()
+    def step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(action mean, ẑ, history) for (n, obs_dim) float32 observations."""
+        x = self.teacher.normalize_obs(obs)
+        history = self.history.push(x, self.prev_action)
+        z_hat = self.adapter(history)
+        return self.teacher.base(x, self.prev_action, z_hat), z_hat, history
+
+    def acted(self, action: torch.Tensor) -> None:
+        self.prev_action = action

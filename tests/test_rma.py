@@ -1,0 +1,290 @@
+"""rma: the history's order, window and resets; a frozen teacher in phase 2; predict() adapting
+row by row; the phase-1 checkpoint refused as a student; bad inputs in one line; a tiny run of
+both phases loaded, evaluated (with the identification curve) and driven by SB3's
+evaluate_policy with the same returns as ``run_trials``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from robo_meta.adaptive import load_policy
+from robo_meta.algos.rma import RMA, RMAConfig, RMAPolicy
+from robo_meta.cli.main import main
+from robo_meta.envs import RoboMetaError, get_family, make, make_vec
+from robo_meta.evaluation import run_trials
+from robo_meta.policies import AdaptationModule, RMATeacher
+from robo_meta.policies.rma import StateActionHistory, conv_layers
+from robo_meta.runner import Runner
+
+FAMILY = "hopper-params"  # dynamics randomized; a random hopper falls at varied steps
+CPU = torch.device("cpu")
+TINY = ["--family", FAMILY, "--algo", "rma", "--num-envs", "4", "--rollout-steps", "16",
+        "--epochs", "1", "--minibatches", "2", "--adapter-epochs", "1", "--history", "6",
+        "--latent-dim", "3", "--hidden-sizes", "16", "--encoder-sizes", "8",
+        "--adapter-channels", "4", "--eval-tasks", "1", "--threads", "1", "--device", "cpu",
+        "--no-progress"]
+
+
+def _main(argv: list) -> int:
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code
+
+
+def fresh_policy(history: int = 5, seed: int = 0) -> RMAPolicy:
+    """An untrained student with O(1) actions (actor's output layer x100), marked trained."""
+    fam = get_family(FAMILY)
+    obs_dim = make(FAMILY).observation_space.shape[0]
+    act_dim = fam.model.nu
+    torch.manual_seed(seed)
+    teacher = RMATeacher(obs_dim, fam.feature_dim, act_dim, latent_dim=3, hidden_sizes=(16,),
+                         encoder_sizes=(8,))
+    with torch.no_grad():
+        teacher.actor[-1].weight.mul_(100.0)
+    adapter = AdaptationModule(obs_dim, act_dim, latent_dim=3, history=history, channels=4)
+    adapter.trained_steps += 1
+    return RMAPolicy(teacher, adapter, FAMILY, CPU)
+
+
+# -- the history ------------------------------------------------------------------------------
+def test_history_keeps_the_last_h_entries_oldest_first_per_row():
+    history = StateActionHistory(num_envs=2, length=3, entry_dim=3, device=CPU)
+    for t in range(1, 6):  # row r's entry at step t: (10 r + t, -(10 r + t), 1)
+        x = torch.tensor([[float(t)], [10.0 + t]])
+        buffer = history.push(x, -x)
+        if t == 1:  # nothing before the first entry: zero padding, the valid flag 0
+            assert buffer[0].tolist() == [[0, 0, 0], [0, 0, 0], [1, -1, 1]]
+    assert buffer[0].tolist() == [[3, -3, 1], [4, -4, 1], [5, -5, 1]]
+    assert buffer[1].tolist() == [[13, -13, 1], [14, -14, 1], [15, -15, 1]]
+    history.restart(np.array([False, True]))  # row 1 only: row 0 keeps its entries
+    buffer = history.push(torch.tensor([[6.0], [16.0]]), torch.zeros(2, 1))
+    assert buffer[0].tolist() == [[4, -4, 1], [5, -5, 1], [6, 0, 1]]
+    assert buffer[1].tolist() == [[0, 0, 0], [0, 0, 0], [16, 0, 1]]
+
+
+def test_student_history_holds_each_observation_with_the_action_that_led_to_it():
+    policy = fresh_policy(history=4)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(3, policy.obs_dim))
+    policy.reset(3)
+    first = policy.act(obs)
+    second = policy.act(obs + 1.0)
+    buffer = policy.student.history.buffer
+    x = policy.teacher.normalize_obs(torch.as_tensor(obs + 1.0, dtype=torch.float32))
+    assert torch.equal(buffer[:, -1, :policy.obs_dim], x)  # the newest entry: this step's obs
+    first = torch.as_tensor(first, dtype=torch.float32)
+    assert torch.equal(buffer[:, -1, policy.obs_dim:-1], first)  # ... and the action before
+    assert torch.equal(buffer[:, -2, policy.obs_dim:-1], torch.zeros(3, 3))  # none before step 1
+    assert buffer[:, :2].abs().sum() == 0 and buffer[:, 2:, -1].tolist() == [[1, 1]] * 3
+    assert not np.array_equal(first.numpy(), second)
+
+
+def test_an_episode_end_restarts_only_that_rows_history_and_reset_restarts_all():
+    policy = fresh_policy(history=4)
+    obs = np.random.default_rng(1).normal(size=(3, policy.obs_dim))
+    policy.reset(3)
+    for _ in range(3):
+        action = policy.act(obs)
+        policy.observe(obs, action, np.zeros(3), np.zeros(3, bool), np.zeros(3, bool))
+    before = policy.student.history.buffer.clone()
+    action = policy.act(obs)
+    policy.observe(obs, action, np.zeros(3), np.array([False, True, False]), np.zeros(3, bool))
+    policy.act(obs)
+    after = policy.student.history.buffer
+    assert torch.equal(after[[0, 2], :-2], before[[0, 2], 2:])  # rows 0, 2 slid on
+    assert after[1, :-1].abs().sum() == 0 and after[1, -1, -1] == 1  # row 1: one new entry
+    assert torch.equal(after[1, -1, policy.obs_dim:-1], torch.zeros(3))  # no previous action
+    policy.reset(3)
+    assert policy.student.history.buffer.abs().sum() == 0  # a new trial: nothing remembered
+
+
+def test_the_student_fed_the_true_latent_is_the_teacher():
+    """The split the student relies on: the teacher's step on (obs, features) equals its base
+    policy on the normalized observation and μ(features), bit for bit."""
+    teacher = fresh_policy().teacher
+    teacher.normalizer.update(torch.randn(50, teacher.obs_dim + teacher.feature_dim) * 3 + 1)
+    obs, features = torch.randn(4, teacher.obs_dim), torch.rand(4, teacher.feature_dim)
+    prev = torch.randn(4, teacher.act_dim)
+    mean, _, _, _ = teacher.step(torch.cat([obs, features], 1), prev, None, None, None)
+    assert torch.equal(mean, teacher.base(teacher.normalize_obs(obs), prev,
+                                          teacher.encode(features)))
+
+
+def test_convolutions_shrink_to_fit_a_short_history():
+    assert conv_layers(50) == [(8, 4), (5, 1), (5, 1)]  # the paper's: 50 -> 11 -> 7 -> 3
+    assert conv_layers(5) == [(5, 4), (1, 1), (1, 1)]
+    for history in (1, 5, 12, 50):
+        module = AdaptationModule(4, 2, latent_dim=3, history=history, channels=4)
+        assert module(torch.zeros(2, history, 7)).shape == (2, 3)
+
+
+# -- predict() --------------------------------------------------------------------------------
+def test_predict_with_episode_start_restarts_only_those_rows():
+    policy = fresh_policy(history=4)
+    obs = np.random.default_rng(2).normal(size=(3, policy.obs_dim))
+    for _ in range(3):
+        policy.predict(obs, episode_start=np.zeros(3, bool))
+    before = policy.student.history.buffer.clone()
+    policy.predict(obs, episode_start=np.array([True, False, False]))
+    after = policy.student.history.buffer
+    assert after[0, :-1].abs().sum() == 0
+    assert torch.equal(after[1:, :-1], before[1:, 1:])
+
+
+def test_predict_and_act_observe_give_the_same_actions_through_episode_ends():
+    """SB3's loop (predict, episode_start = last step's dones) against the evaluator's."""
+    actions = {}
+    for path in ("act", "predict"):
+        policy = fresh_policy(history=6)
+        env = make_vec(FAMILY, 3, tasks=get_family(FAMILY).tasks("test")[:3], nthread=1)
+        obs, _ = env.reset(seed=0)
+        policy.reset(3)
+        done, taken, ends = np.zeros(3, bool), [], 0
+        for _ in range(80):
+            if path == "act":
+                action = policy.act(obs)
+            else:
+                action, _ = policy.predict(obs, episode_start=done)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            done = terminated | truncated
+            ends += done.sum()
+            if path == "act":
+                policy.observe(obs, action, reward, terminated, truncated)
+            taken.append(action)
+        env.close()
+        assert ends >= 3  # the episode ends are exercised
+        actions[path] = np.stack(taken)
+    assert np.array_equal(actions["act"], actions["predict"])
+
+
+# -- training ---------------------------------------------------------------------------------
+def _tiny_config(**changes) -> RMAConfig:
+    fields = dict(family=FAMILY, num_envs=4, rollout_steps=16, epochs=1, minibatches=2,
+                  adapter_epochs=1, history=6, latent_dim=3, hidden_sizes=[16],
+                  encoder_sizes=[8], adapter_channels=4, eval_tasks=1, threads=1,
+                  total_steps=64, adapt_steps=64, device="cpu")
+    return RMAConfig(**{**fields, **changes}).validate()
+
+
+def test_phase_2_leaves_the_teacher_bitwise_unchanged_and_trains_the_adapter():
+    algorithm = RMA(_tiny_config(), get_family(FAMILY), CPU)
+    try:
+        assert algorithm.iteration()["phase"] == 1.0
+        teacher = {k: v.clone() for k, v in algorithm.teacher.state_dict().items()}
+        adapter = {k: v.clone() for k, v in algorithm.adapter.state_dict().items()}
+        for _ in range(2):
+            assert algorithm.iteration()["phase"] == 2.0
+        assert algorithm.steps == 64 + 2 * 64 and algorithm.adapt_steps == 128
+        after = algorithm.teacher.state_dict()
+        assert all(torch.equal(teacher[k], after[k]) for k in teacher)
+        moved = algorithm.adapter.state_dict()
+        assert not torch.equal(adapter["head.0.weight"], moved["head.0.weight"])
+        assert int(moved["trained_steps"]) == 128
+    finally:
+        algorithm.close()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny rma run, both phases: 64 teacher steps, then 128 student steps."""
+    out = tmp_path_factory.mktemp("rma") / "run"
+    assert _main(["train", *TINY, "--total-steps", 64, "--adapt-steps", 128, "--out", out]) == 0
+    return out
+
+
+def test_the_run_keeps_both_networks_and_logs_phase_2_apart(run_dir):
+    state = torch.load(run_dir / "state.pt", weights_only=True)
+    assert set(state["modules"]) == {"teacher", "adapter"}
+    assert state["algorithm"]["phase"] == 2 and state["algorithm"]["adapt_steps"] == 128
+    assert state["runner"]["step"] == 64 + 128
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    phases = [row.split(",")[header.index("phase")] for row in rows[1:]]
+    assert phases == ["1", "2", "2"]
+    assert rows[-1].split(",")[header.index("adapt/steps")] == "128"
+
+
+def test_the_tiny_run_evaluates_with_its_identification_curve(run_dir, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert _main(["evaluate", "--policy", run_dir, "--split", "test", "--episodes", 2,
+                  "--threads", 1, "--device", "cpu", "--out", out]) == 0
+    report = json.loads(out.read_text())
+    curve = report["identification"]
+    assert curve["episodes"][0] == report["num_tasks"]  # step 1: every trial's first episode
+    assert len(curve["r2"]) == len(curve["step"]) == max(
+        t["lengths"][0][0] for t in report["tasks"])
+    assert "how well ẑ tracks z" in capsys.readouterr().out
+
+
+def test_evaluate_policy_of_sb3_gives_the_returns_of_run_trials(run_dir):
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    policy = load_policy(run_dir, device="cpu")
+    task = get_family(FAMILY).tasks("test")[0]
+    ours = run_trials(policy, FAMILY, [task], episodes=3, seed=5, num_envs=1, threads=1)
+    env = DummyVecEnv([lambda: make(FAMILY, task=task)])
+    env.seed(5)
+    with pytest.warns(UserWarning, match="Monitor"):
+        returns, lengths = evaluate_policy(policy, env, n_eval_episodes=3, deterministic=True,
+                                           return_episode_rewards=True)
+    # the same trajectories: the same lengths, and returns equal up to DummyVecEnv's float32
+    # reward buffer (SB3 rounds each reward to float32 before summing)
+    assert lengths == ours.lengths[0].tolist()
+    np.testing.assert_allclose(returns, ours.returns[0], rtol=1e-6)
+
+
+def test_a_phase_1_checkpoint_is_refused_as_a_student_and_resumes_into_phase_2(tmp_path,
+                                                                               capsys):
+    out = tmp_path / "phase1"
+    runner = Runner(_tiny_config(), out, CPU, progress=False)
+    runner.algorithm.iteration()
+    runner.save()
+    runner.algorithm.close()
+    runner.release()
+    with pytest.raises(RoboMetaError, match="adaptation module is untrained"):
+        load_policy(out, device="cpu")
+    assert _main(["evaluate", "--policy", out, "--threads", 1, "--out", tmp_path / "r.json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "untrained" in err
+    assert _main(["train", "--resume", out, "--no-progress"]) == 0
+    assert isinstance(load_policy(out, device="cpu"), RMAPolicy)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--history", 0], "history must be in [1, "),
+    (["--history", -3], "history must be in [1, "),
+    (["--teacher", "policies/pretrained/hopper-params-dr"], "a dr run, not an rma run"),
+    (["--teacher", "no/such/run"], "--teacher no/such/run: no checkpoint directory"),
+])
+def test_bad_inputs_are_one_line_and_exit_2(flags, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _main(["train", *TINY, *flags, "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not (out / "state.pt").exists()
+
+
+def test_a_teacher_of_another_family_or_network_is_refused(run_dir, tmp_path, capsys):
+    other = [*TINY, "--family", "walker-params", "--teacher", run_dir, "--out", tmp_path / "a"]
+    assert _main(["train", *other]) == 2
+    assert f"--teacher {run_dir}: trained on family 'hopper-params'" in capsys.readouterr().err
+    wider = [*TINY, "--latent-dim", 5, "--teacher", run_dir, "--out", tmp_path / "b"]
+    assert _main(["train", *wider]) == 2
+    assert "its teacher network differs" in capsys.readouterr().err
+
+
+def test_phase_2_reruns_from_a_teacher_with_its_weights(run_dir, tmp_path):
+    out = tmp_path / "student"
+    assert _main(["train", *TINY, "--teacher", run_dir, "--adapt-steps", 64, "--out", out]) == 0
+    ours = torch.load(out / "state.pt", weights_only=True)
+    theirs = torch.load(run_dir / "state.pt", weights_only=True)
+    assert ours["runner"]["step"] == 64  # phase 2 only
+    assert ours["algorithm"]["teacher_steps"] == 64
+    assert all(torch.equal(v, theirs["modules"]["teacher"][k])
+               for k, v in ours["modules"]["teacher"].items())
