@@ -6,12 +6,14 @@ batched step and ``sequence(...)`` for a (T, B) unroll, so the PPO core drives b
 ``pretrained/`` holds small trained checkpoints with their cards.
 """
 
+from robo_meta.policies.maml import MetaSGDActorCritic
 from robo_meta.policies.mlp import GaussianActorCritic, mlp
 from robo_meta.policies.normalizer import RunningNormalizer
 from robo_meta.policies.recurrent import RecurrentActorCritic
 from robo_meta.policies.rma import AdaptationModule, RMATeacher
 
 POLICY_CLASSES = {"mlp": GaussianActorCritic, "gru": RecurrentActorCritic,
+                  "maml": MetaSGDActorCritic,
                   "rma_teacher": RMATeacher, "rma_adapter": AdaptationModule}
 
 
@@ -22,4 +24,4 @@ def build_policy(spec: dict):
     return POLICY_CLASSES[spec["class"]](**spec.get("kwargs", {}))
 
 __all__ = ["POLICY_CLASSES", "GaussianActorCritic", "RecurrentActorCritic", "RunningNormalizer",
-           "AdaptationModule", "RMATeacher", "build_policy", "mlp"]
+           "MetaSGDActorCritic", "AdaptationModule", "RMATeacher", "build_policy", "mlp"]

@@ -4,6 +4,11 @@ The evaluator knows only the AdaptivePolicy interface (as garage's MetaEvaluator
 "get a policy, adapt it"), so dr, oracle, rl2, SB3 models and the built-ins are scored by the
 same code. One trial = K consecutive episodes on one task; the policy is reset once at the
 start of the trial and adapts as its algorithm defines.
+
+Actions are the policy's means (``deterministic``) or samples. A policy may sample in some
+episodes whatever ``deterministic`` says (maml explores in a trial's first episode to take its
+gradient step); such a policy offers ``seed_trials(seeds)``, and is given each trial's seed
+after ``reset``, so its draws depend on the trial alone, not on ``num_envs``.
 """
 
 from __future__ import annotations
@@ -117,6 +122,9 @@ def _run_chunk(policy, fam, tasks, episodes, seed, threads, deterministic, out_r
         raise
     obs, info = env.reset(seed=seed)
     policy.reset(n, task_features=info["task_features"])
+    seed_trials = getattr(policy, "seed_trials", None)
+    if seed_trials is not None:  # a policy that explores draws from each trial's own seed
+        seed_trials(seed + np.arange(n))
     episode = np.zeros(n, dtype=np.int64)
     rows = np.arange(n)
     while (episode < episodes).any():

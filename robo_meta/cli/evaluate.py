@@ -26,6 +26,7 @@ from robo_meta.argtypes import (
 )
 from robo_meta.envs import Task, get_family
 from robo_meta.envs.errors import RoboMetaError
+from robo_meta.inner_steps import inner_steps_list
 
 
 def add_parser(subparsers) -> None:
@@ -58,6 +59,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--stochastic", action="store_true",
                         help="sample actions instead of taking the mean (seeded by --seed)")
+    parser.add_argument("--inner-steps", type=inner_steps_list, metavar="K,K,...",
+                        help="maml only: the return after each number of inner gradient steps "
+                             "(e.g. 0,1,3), paired over the same trials; writes REPORT-kK.json "
+                             "per K and the learned step sizes' figure REPORT-inner-lr.png")
     parser.add_argument("--out", type=Path,
                         help="report path (default reports/POLICY-FAMILY-SPLIT.json)")
     add_trust_pickle(parser)
@@ -151,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
 
     trials = len(tasks) * args.seeds
     width = args.num_envs if args.num_envs is not None or trials <= MAX_NUM_ENVS else MAX_NUM_ENVS
+    if args.inner_steps is not None:
+        from robo_meta.inner_steps import run_inner_steps
+
+        return run_inner_steps(args, policy, family_name, tasks, split, out, device, width)
     start = time.perf_counter()
     results = run_trials(policy, family, tasks, episodes=args.episodes, seed=args.seed,
                          seeds_per_task=args.seeds, num_envs=width, threads=args.threads,

@@ -1,0 +1,96 @@
+"""The network of ``maml``: a Gaussian policy whose weights adapt by gradient steps, with a
+learning rate per weight (Meta-SGD, Li et al. 2017), and a critic used as the baseline.
+
+The *adapted* parameters ("fast weights") are the actor MLP's weights and biases and the
+action log-std; the critic and the observation normalizer are never adapted. Fast weights are
+carried as a dict ``{name: tensor}`` with the names of ``adapted_parameters()``, either
+shared (one copy, shape of the parameter) or stacked per row (a leading dimension of ``n``
+rows, one set of fast weights per simulation). ``rows_forward`` runs every row with its own
+weights in one batched call (``torch.func.functional_call`` under ``torch.func.vmap``).
+
+``inner_lrs`` holds the step size of every adapted weight (same shapes). With
+``learn_inner_lr=False`` they are constants (a fixed scalar step, the plain MAML inner loop)
+and carry ``requires_grad=False``; with ``True`` the outer loop learns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from robo_meta.policies.mlp import mlp
+from robo_meta.policies.normalizer import RunningNormalizer
+
+FastWeights = dict[str, torch.Tensor]
+
+
+def _lr_key(name: str) -> str:
+    return name.replace(".", "_")  # ParameterDict keys cannot hold dots
+
+
+class MetaSGDActorCritic(nn.Module):
+    """Actor (adapted), log-std (adapted), critic with two heads (pre- and post-update value),
+    per-weight inner learning rates, and the scale the critic's targets are divided by."""
+
+    recurrent = False
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (64, 64),
+                 init_log_std: float = -0.5, inner_lr: float = 0.1,
+                 learn_inner_lr: bool = True):
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.learn_inner_lr = learn_inner_lr
+        self.normalizer = RunningNormalizer(obs_dim)
+        self.actor = mlp([obs_dim, *hidden_sizes, act_dim], out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+        # column 0: value under θ (pre-update episodes); column 1: under θ' (post-update)
+        self.critic = mlp([obs_dim, *hidden_sizes, 2], out_gain=1.0)
+        # returns are divided by this before the critic sees them (set by the learner)
+        self.register_buffer("return_scale", torch.ones((), dtype=torch.float64))
+        self.inner_lrs = nn.ParameterDict({
+            _lr_key(name): nn.Parameter(torch.full_like(p, float(inner_lr)),
+                                        requires_grad=learn_inner_lr)
+            for name, p in self.adapted_parameters().items()})
+
+    def adapted_parameters(self) -> FastWeights:
+        """θ: the parameters the inner loop moves, by name (the live nn.Parameters)."""
+        params = {f"actor.{name}": p for name, p in self.actor.named_parameters()}
+        params["log_std"] = self.log_std
+        return params
+
+    def step_sizes(self) -> FastWeights:
+        """α by the names of ``adapted_parameters`` (each the shape of its parameter)."""
+        return {name: self.inner_lrs[_lr_key(name)] for name in self.adapted_parameters()}
+
+    def rows_forward(self, fast: FastWeights, obs: torch.Tensor):
+        """(mean, log_std) of row i under its own fast weights ``fast[name][i]``.
+
+        ``obs``: (n, ..., obs_dim) raw observations (normalized here); ``fast``: stacked (n,
+        ...) per name. Returns mean (n, ..., act_dim) and log_std broadcast to its shape.
+        """
+        x = self.normalizer(obs)
+
+        def one(weights: FastWeights, xi: torch.Tensor):
+            actor = {k[len("actor."):]: v for k, v in weights.items() if k.startswith("actor.")}
+            return functional_call(self.actor, actor, (xi,)), weights["log_std"]
+
+        mean, log_std = vmap(one)(fast, x)  # log_std (n, act_dim)
+        shape = (log_std.shape[0],) + (1,) * (mean.dim() - 2) + (log_std.shape[1],)
+        return mean, log_std.reshape(shape).expand_as(mean)
+
+    def shared_forward(self, obs: torch.Tensor):
+        """(mean, log_std) of every row under θ itself."""
+        mean = self.actor(self.normalizer(obs))
+        return mean, self.log_std.expand_as(mean)
+
+    def values(self, obs: torch.Tensor) -> torch.Tensor:
+        """(..., 2) critic output in units of ``return_scale`` (pre-, post-update value)."""
+        return self.critic(self.normalizer(obs))
+
+
+def stacked(weights: FastWeights, n: int) -> FastWeights:
+    """``n`` per-row copies of shared ``weights`` (views: gradients reach the originals)."""
+    return {name: w.unsqueeze(0).expand(n, *w.shape) for name, w in weights.items()}

@@ -1,0 +1,529 @@
+"""``maml``: gradient-based adaptation (MAML, Finn et al. 2017) with a learned step size per
+weight (Meta-SGD, Li et al. 2017), trained with ProMP's objective (Rothfuss et al. 2019).
+
+The policy learns initial weights θ and step sizes α (one per weight) such that one or a few
+policy-gradient steps on a task's own episodes, θ' = θ - α ⊙ ∇L_in(θ), give a good policy
+for that task.
+
+Outer objective: ProMP's, chosen over MAML-TRPO because it fits this package's PPO-style
+learner and costs a first-order optimizer: the clipped surrogate of the post-update policy
+θ'(θ, α), maximized for several epochs of Adam on one batch (no conjugate gradient, no line
+search), with the gradient taken through the inner step. The inner objective is ProMP's
+low-variance-curvature (LVC) surrogate, -mean_t[π_θ(a|s) / π_old(a|s) · A]: its gradient at
+the sampling weights is the policy gradient, and its Hessian is the estimator of the
+meta-gradient's curvature term that ProMP shows unbiased and low in variance (DiCE's and
+MAML's own estimators have higher variance; MAML's drops the term that credits the
+pre-update episodes' sampling). ProMP's KL penalty between pre- and post-update policies is
+left out: the clip alone bounds the outer step here.
+
+Unit of adaptation: one simulation. Each simulation of the meta-batch runs one pre-update
+episode with θ (sampled actions), takes ``inner_steps`` gradient steps on that episode alone
+(repeated steps reuse it, importance-weighted by the LVC ratio), then one post-update episode
+with its own θ'. That is what a deployed policy can do in a trial (explore for an episode,
+adapt on it), so training and evaluation match; ``rollouts_per_task`` simulations share a task
+only so that the outer advantages are normalized per task. Every simulation's inner step runs
+in one batched call: per-row fast weights stacked (n, ...), the forward pass
+``functional_call`` under ``vmap``, and the per-row gradients from one ``autograd.grad`` of
+the sum of the rows' losses (row i's loss depends only on row i's copy of the weights).
+
+Baseline: the critic of ``MetaSGDActorCritic`` (a value network, not MAML's linear feature
+baseline), one head for the pre-update and one for the post-update episodes, regressed on the
+discounted returns; it is a function of the state only, so the policy gradient stays
+unbiased, and it needs no fitting at deployment. Advantages are GAE(λ) over each episode (the
+horizon ends it: no bootstrap, as MAML's finite-horizon tasks).
+
+Reward normalization: none on the rewards themselves. The inner step normalizes its
+advantages per simulation (mean 0, std 1 over the episode), so its size does not depend on the
+family's reward scale and a deployed policy computes exactly the same step from one episode,
+with no running statistics. The outer advantages are normalized per task (ProMP). The critic
+regresses returns divided by ``return_scale``, a running std saved with the network.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from robo_meta.adaptive import _PredictMixin
+from robo_meta.algos import AlgorithmSpec
+from robo_meta.config import RunConfig, check_range
+from robo_meta.envs import Family, get_family, make_vec
+from robo_meta.envs.errors import RoboMetaError
+from robo_meta.policies.maml import FastWeights, MetaSGDActorCritic, stacked
+from robo_meta.ppo import compute_gae, gaussian_logprob
+
+
+@dataclass
+class MAMLConfig(RunConfig):
+    """A maml run: the shared run fields plus the inner and outer loops' own."""
+
+    meta_batch: int = 20
+    """Tasks per iteration (the meta-batch)."""
+    rollouts_per_task: int = 10
+    """Simulations per task; each adapts on its own pre-update episode."""
+    inner_steps: int = 1
+    """Inner gradient steps per adaptation (on the same exploration episode)."""
+    inner_lr: float = 0.1
+    """Initial inner step size of every weight (the fixed step when not learned)."""
+    inner_lr_learned: bool = True
+    """Meta-SGD: learn a step size per weight (--no-inner-lr-learned: one fixed scalar)."""
+    outer_epochs: int = 5
+    """Adam steps of the outer objective per meta-batch (ProMP's inner-loop-free epochs)."""
+    learning_rate: float = 1e-3
+    """Adam learning rate of the outer loop (θ, α and the critic)."""
+    clip_coef: float = 0.3
+    """Ratio clip of the outer surrogate (ProMP: 0.3)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE(λ) parameter of the inner and outer advantages."""
+    vf_coef: float = 0.5
+    """Critic loss weight."""
+    max_grad_norm: float = 1.0
+    """Global gradient-norm clip of the outer step."""
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layers of the actor and the critic (ProMP: 64, 64)."""
+    init_log_std: float = -0.5
+    """Initial log standard deviation of the Gaussian policy."""
+
+    def validate(self) -> MAMLConfig:
+        super().validate()
+        if self.algo != "maml":
+            raise RoboMetaError(f"MAMLConfig is for maml, not {self.algo!r}")
+        check_range(self, "meta_batch", 1, 1 << 14)
+        check_range(self, "rollouts_per_task", 1, 1 << 14)
+        check_range(self, "inner_steps", 0, 100)
+        check_range(self, "outer_epochs", 1, 1000)
+        check_range(self, "inner_lr", 0.0, 1e3)
+        for name in ("learning_rate", "clip_coef", "max_grad_norm"):
+            check_range(self, name, 0.0, 1e6, low_open=True)
+        check_range(self, "gamma", 0.0, 1.0, low_open=True)
+        check_range(self, "gae_lambda", 0.0, 1.0)
+        check_range(self, "vf_coef", 0.0, 1e6)
+        check_range(self, "init_log_std", -20.0, 5.0)
+        if not isinstance(self.inner_lr_learned, bool):
+            raise RoboMetaError(f"inner_lr_learned must be true or false, got "
+                                f"{self.inner_lr_learned!r}")
+        if self.meta_batch * self.rollouts_per_task > 1 << 16:
+            raise RoboMetaError("meta_batch x rollouts_per_task must be at most 65536 "
+                                "simulations")
+        if not self.hidden_sizes or any(not 0 < int(h) <= 1 << 14 for h in self.hidden_sizes):
+            raise RoboMetaError(f"hidden_sizes must be 1 to 16384 units per layer, got "
+                                f"{self.hidden_sizes}")
+        return self
+
+
+def policy_spec(config: MAMLConfig, obs_dim: int, act_dim: int) -> dict[str, Any]:
+    return {"class": "maml", "kwargs": {
+        "obs_dim": obs_dim, "act_dim": act_dim, "hidden_sizes": list(config.hidden_sizes),
+        "init_log_std": config.init_log_std, "inner_lr": config.inner_lr,
+        "learn_inner_lr": config.inner_lr_learned}}
+
+
+class Episodes(NamedTuple):
+    """One episode per simulation, (n, T, ...) tensors; steps after an episode ended are
+    masked out (``mask`` 0, reward 0)."""
+
+    obs: torch.Tensor  # (n, T, obs_dim) raw observations
+    actions: torch.Tensor  # (n, T, act_dim) sampled actions (before the env's clipping)
+    logprobs: torch.Tensor  # (n, T) under the weights that sampled them
+    rewards: torch.Tensor  # (n, T)
+    mask: torch.Tensor  # (n, T) float: 1 where the step belongs to the episode
+
+
+# -- the maths, each function tested by hand ----------------------------------------------------
+def episode_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+                       gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE(λ) advantages and returns of (n, T) episodes, cut after each one's last step."""
+    following = torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], dim=1)
+    last = (mask > 0) & (following == 0)
+    advantages, returns = compute_gae((rewards * mask).T, values.T,
+                                      torch.zeros(len(mask), device=mask.device), last.T,
+                                      gamma, lam)
+    return advantages.T * mask, returns.T * mask
+
+
+def normalize(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``values`` (g, m) centred and scaled per row over its masked-in entries."""
+    count = mask.sum(1, keepdim=True).clamp(min=1.0)
+    mean = (values * mask).sum(1, keepdim=True) / count
+    var = ((values - mean).square() * mask).sum(1, keepdim=True) / count
+    return (values - mean) / (var.sqrt() + 1e-8) * mask
+
+
+def lvc_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
+             mask: torch.Tensor) -> torch.Tensor:
+    """ProMP's LVC inner loss per row, (n,): -mean_t exp(logπ - logπ_old) A."""
+    ratio = (logprobs - old_logprobs.detach()).exp()
+    return -(ratio * advantages * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+
+
+def inner_adapt(module: MetaSGDActorCritic, start: FastWeights, episodes: Episodes,
+                advantages: torch.Tensor, steps: int, create_graph: bool) -> FastWeights:
+    """θ' per row: ``steps`` times w <- w - α ⊙ ∇ L_lvc(w) on the row's own episode.
+
+    ``start``: stacked (n, ...) weights; ``advantages``: (n, T), already normalized.
+    ``create_graph``: keep the graph so the outer loss differentiates through the steps.
+    """
+    lrs = module.step_sizes()
+    if not create_graph:
+        lrs = {k: a.detach() for k, a in lrs.items()}
+    fast = start
+    for _ in range(steps):
+        if not create_graph:
+            fast = {k: w.detach().requires_grad_() for k, w in fast.items()}
+        mean, log_std = module.rows_forward(fast, episodes.obs)
+        logp = gaussian_logprob(mean, log_std, episodes.actions)
+        per_row = lvc_loss(logp, episodes.logprobs, advantages, episodes.mask)
+        # rows share no weights, so the gradient of the sum is each row's own gradient
+        grads = torch.autograd.grad(per_row.sum(), list(fast.values()),
+                                    create_graph=create_graph)
+        fast = {k: w - lrs[k] * g for (k, w), g in zip(fast.items(), grads, strict=True)}
+    return fast if create_graph else {k: w.detach() for k, w in fast.items()}
+
+
+def inner_advantages(module: MetaSGDActorCritic, episodes: Episodes, head: int, gamma: float,
+                     lam: float) -> torch.Tensor:
+    """The inner step's advantages: GAE on the critic's ``head``, normalized per row."""
+    with torch.no_grad():
+        values = module.values(episodes.obs)[..., head] * module.return_scale.float()
+        advantages, _ = episode_advantages(episodes.rewards, values, episodes.mask, gamma, lam)
+    return normalize(advantages, episodes.mask)
+
+
+def outer_loss(module: MetaSGDActorCritic, pre: Episodes, post: Episodes,
+               pre_advantages: torch.Tensor, post_advantages: torch.Tensor, inner_steps: int,
+               clip_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """ProMP's clipped surrogate of the post-update episodes, through the inner step(s).
+
+    Returns (loss, ratio); ``post_advantages`` are normalized per task by the caller.
+    """
+    n = len(pre.obs)
+    fast = inner_adapt(module, stacked(module.adapted_parameters(), n), pre, pre_advantages,
+                       inner_steps, create_graph=True)
+    mean, log_std = module.rows_forward(fast, post.obs)
+    ratio = (gaussian_logprob(mean, log_std, post.actions) - post.logprobs).exp()
+    surrogate = torch.min(ratio * post_advantages,
+                          ratio.clamp(1 - clip_coef, 1 + clip_coef) * post_advantages)
+    return -(surrogate * post.mask).sum() / post.mask.sum(), ratio
+
+
+class MAML:
+    """ProMP / Meta-SGD on ``family``: ``meta_batch`` tasks x ``rollouts_per_task``
+    simulations per iteration, a pre- and a post-update episode each."""
+
+    def __init__(self, config: MAMLConfig, family: Family, device: torch.device):
+        self.config, self.device, self.family = config.validate(), device, family
+        self.num_envs = config.meta_batch * config.rollouts_per_task
+        self.horizon = family.spec.horizon
+        self.env = make_vec(family, self.num_envs, episodes_per_trial=1, nthread=config.threads)
+        obs_dim, act_dim = self.env.sim.obs_dim, self.env.single_action_space.shape[0]
+        spec = policy_spec(config, obs_dim, act_dim)
+        with torch.random.fork_rng(devices=[]):  # weights from the run seed, not global state
+            torch.manual_seed(config.seed)
+            self.module = MetaSGDActorCritic(**spec["kwargs"]).to(device)
+        self.modules: dict[str, nn.Module] = {"policy": self.module}
+        self.module_specs = {"policy": spec}
+        trainable = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=config.learning_rate, eps=1e-5)
+        self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.steps = 0
+
+    # -- one iteration, top to bottom -------------------------------------------------------
+    def iteration(self) -> dict[str, float]:
+        cfg, module = self.config, self.module
+        iteration = self.steps // (2 * self.num_envs * self.horizon)
+        start = time.perf_counter()
+        # a meta-batch of tasks, each on rollouts_per_task consecutive simulations
+        rng = np.random.default_rng([cfg.seed, iteration])
+        tasks = self.family.sample_tasks(cfg.meta_batch, rng)
+        self.env.set_tasks([t for t in tasks for _ in range(cfg.rollouts_per_task)])
+        seed = (cfg.seed + iteration * 2 * self.num_envs) % 2**31
+        theta = {k: w.detach() for k, w in module.adapted_parameters().items()}
+        pre = self.collect(stacked(theta, self.num_envs), seed)
+        pre_adv = inner_advantages(module, pre, 0, cfg.gamma, cfg.gae_lambda)
+        fast = inner_adapt(module, stacked(module.adapted_parameters(), self.num_envs), pre,
+                           pre_adv, cfg.inner_steps, create_graph=False)
+        post = self.collect(fast, seed + self.num_envs)
+        self.steps += 2 * self.num_envs * self.horizon
+        collected = time.perf_counter()
+        stats = self.update(pre, post, pre_adv)
+        module.normalizer.update(torch.cat([pre.obs[pre.mask > 0], post.obs[post.mask > 0]]))
+        return {**stats,
+                "train/return_pre": _episode_return(pre),
+                "train/return_post": _episode_return(post),
+                "inner_lr/mean": float(torch.cat([a.detach().flatten() for a in
+                                                  module.step_sizes().values()]).mean()),
+                "time/collect_s": collected - start,
+                "time/update_s": time.perf_counter() - collected}
+
+    @torch.no_grad()
+    def collect(self, fast: FastWeights, seed: int) -> Episodes:
+        """One episode in every simulation, row i sampling from its fast weights ``fast[.][i]``."""
+        n, T, dev = self.num_envs, self.horizon, self.device
+        obs, _ = self.env.reset(seed=seed)
+        shape = (n, T)
+        buf_obs = torch.zeros(*shape, obs.shape[1], device=dev)
+        buf_act = torch.zeros(*shape, self.env.single_action_space.shape[0], device=dev)
+        buf_logp, rewards = torch.zeros(shape, device=dev), np.zeros(shape)
+        mask, alive = np.zeros(shape, dtype=np.float32), np.ones(n, dtype=bool)
+        for t in range(T):
+            o = torch.as_tensor(obs, dtype=torch.float32, device=dev)
+            mean, log_std = self.module.rows_forward(fast, o)
+            action = mean + log_std.exp() * torch.randn(mean.shape, generator=self.generator,
+                                                        device=dev)
+            buf_obs[:, t], buf_act[:, t] = o, action
+            buf_logp[:, t] = gaussian_logprob(mean, log_std, action)
+            obs, reward, terminated, truncated, _ = self.env.step(action.cpu().numpy())
+            rewards[:, t], mask[:, t] = reward * alive, alive
+            alive &= ~(terminated | truncated)  # the env restarts it; the rest is masked out
+        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=dev)  # noqa: E731
+        return Episodes(buf_obs, buf_act, buf_logp, as_tensor(rewards), as_tensor(mask))
+
+    def update(self, pre: Episodes, post: Episodes, pre_adv: torch.Tensor) -> dict[str, float]:
+        """``outer_epochs`` Adam steps on ProMP's objective plus the critic's regression."""
+        cfg, module = self.config, self.module
+        with torch.no_grad():
+            scale = module.return_scale.float()
+            values = module.values(post.obs)[..., 1] * scale
+            post_adv, post_returns = episode_advantages(post.rewards, values, post.mask,
+                                                        cfg.gamma, cfg.gae_lambda)
+            pre_values = module.values(pre.obs)[..., 0] * scale
+            _, pre_returns = episode_advantages(pre.rewards, pre_values, pre.mask, cfg.gamma,
+                                                cfg.gae_lambda)
+            tasks, per = cfg.meta_batch, cfg.rollouts_per_task
+            post_adv = normalize(post_adv.reshape(tasks, -1),
+                                 post.mask.reshape(tasks, -1)).reshape(tasks * per, -1)
+            valid = torch.cat([pre_returns[pre.mask > 0], post_returns[post.mask > 0]])
+            observed = valid.std().clamp(min=1e-3).double()
+            first = bool(module.return_scale == 1.0)
+            module.return_scale.copy_(observed if first else
+                                      0.9 * module.return_scale + 0.1 * observed)
+            targets = torch.stack([pre_returns, post_returns]) / module.return_scale.float()
+        totals: dict[str, float] = {}
+        for _ in range(cfg.outer_epochs):
+            policy_loss, ratio = outer_loss(module, pre, post, pre_adv, post_adv,
+                                            cfg.inner_steps, cfg.clip_coef)
+            v_pre, v_post = module.values(pre.obs)[..., 0], module.values(post.obs)[..., 1]
+            value_loss = 0.5 * (((v_pre - targets[0]).square() * pre.mask).sum()
+                                + ((v_post - targets[1]).square() * post.mask).sum()) / (
+                pre.mask.sum() + post.mask.sum())
+            self.optimizer.zero_grad(set_to_none=True)
+            (policy_loss + cfg.vf_coef * value_loss).backward()
+            grad_norm = nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"],
+                                                 cfg.max_grad_norm)
+            self.optimizer.step()
+            with torch.no_grad():
+                clipped = ((ratio - 1).abs() > cfg.clip_coef).float()
+                step = {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(),
+                        "loss/clip_fraction": float((clipped * post.mask).sum() / post.mask.sum()),
+                        "grad_norm": grad_norm.item()}
+            for key, val in step.items():
+                totals[key] = totals.get(key, 0.0) + val / cfg.outer_epochs
+        return totals
+
+    # -- state and deployment ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].to("cpu"))
+        self.steps = int(state["steps"])
+
+    def adaptive_policy(self) -> MAMLPolicy:
+        return load_policy(self.config, self.modules, self.family.name, self.device)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def trial_noise(seeds: np.ndarray, steps: np.ndarray, dim: int) -> np.ndarray:
+    """(n, dim) standard normal draws, a pure function of (row seed, step in trial, component).
+
+    Counter-based (splitmix64 of the three, then Box-Muller), so a trial's exploration depends
+    on its own seed only, not on which other trials share the batch or how many.
+    """
+    with np.errstate(over="ignore"):
+        key = _splitmix64(np.asarray(seeds, dtype=np.uint64))[:, None]
+        counter = (np.asarray(steps, dtype=np.uint64)[:, None] * np.uint64(2 * dim)
+                   + np.arange(2 * dim, dtype=np.uint64)[None])
+        bits = _splitmix64(key ^ _splitmix64(counter))
+    uniform = ((bits >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53  # (0, 1]
+    u1, u2 = uniform[:, :dim], uniform[:, dim:]
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    z = x + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _episode_return(episodes: Episodes) -> float:
+    return float((episodes.rewards * episodes.mask).sum(1).mean())
+
+
+class MAMLPolicy(_PredictMixin):
+    """The deployed maml policy: explores, adapts by gradient steps, then exploits.
+
+    Per simulation (row) of a trial: the first ``exploration_episodes`` episodes sample actions
+    (whatever ``deterministic`` says: the inner step needs sampled actions) and are recorded;
+    at the end of each, the row takes ``inner_steps`` gradient steps on that episode from its
+    current weights. Later episodes act with the row's adapted weights, mean actions unless
+    ``deterministic`` is False (a bool or an (n,) array). ``reset`` and ``restart`` give the
+    rows θ again: nothing learned in one trial reaches another, or another row.
+
+    ``predict`` (SB3's signature) cannot adapt, since no rewards reach it: it acts with the
+    meta-learned θ itself (mean actions unless ``deterministic=False``). Use
+    ``reset``/``act``/``observe`` to adapt.
+    """
+
+    adaptive = True
+
+    def __init__(self, module: MetaSGDActorCritic, family: str, device: torch.device,
+                 inner_steps: int, gamma: float, gae_lambda: float, name: str = "maml",
+                 seed: int = 0, meta: dict | None = None, exploration_episodes: int = 1):
+        self.module = module.to(device).eval()
+        self.algo, self.family, self.device, self.name = "maml", family, device, name
+        self.inner_steps, self.exploration_episodes = inner_steps, exploration_episodes
+        self.gamma, self.gae_lambda = gamma, gae_lambda
+        self.meta = {**(meta or {}), "inner_steps": inner_steps,
+                     "exploration_episodes": exploration_episodes}
+        self.obs_dim, self.seed = module.obs_dim, seed
+        self.generator = torch.Generator(device=device).manual_seed(seed)  # predict's draws
+        self._num_envs: int | None = None
+
+    def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
+        n, dev = num_envs, self.device
+        self._num_envs = n
+        theta = {k: w.detach() for k, w in self.module.adapted_parameters().items()}
+        self.fast = {k: w.clone() for k, w in stacked(theta, n).items()}
+        self.episode, self.t = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        self.trial_seeds = self.seed + np.arange(n, dtype=np.uint64)
+        self.trial_step = np.zeros(n, dtype=np.int64)  # counts the noise draws of each trial
+        capacity = 256
+        self._obs = torch.zeros(n, capacity, self.module.obs_dim, device=dev)
+        self._actions = torch.zeros(n, capacity, self.module.act_dim, device=dev)
+        self._logp, self._rewards = (torch.zeros(n, capacity, device=dev) for _ in range(2))
+        self._mask = torch.zeros(n, capacity, device=dev)
+
+    def restart(self, rows: np.ndarray) -> None:
+        """Start new trials in ``rows``: θ again, the episode count and record cleared."""
+        if self._num_envs is None:
+            raise RoboMetaError("call reset(num_envs) before restart()")
+        index = torch.as_tensor(np.asarray(rows, dtype=np.int64), device=self.device)
+        for k, w in self.module.adapted_parameters().items():
+            self.fast[k][index] = w.detach()
+        self.episode[rows], self.t[rows], self.trial_step[rows] = 0, 0, 0
+        self._mask[index] = 0.0
+
+    def seed_trials(self, seeds: np.ndarray) -> None:
+        """Each row's exploration noise from its trial's seed (the evaluator gives them after
+        ``reset``), so a trial explores alike whatever batch it runs in. Default: the
+        policy's seed plus the row index."""
+        self.trial_seeds = np.asarray(seeds, dtype=np.uint64).reshape(self._num_envs)
+        self.trial_step[:] = 0
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool | np.ndarray = True) -> np.ndarray:
+        if self._num_envs is None:
+            raise RoboMetaError("call reset(num_envs) before act()")
+        n = self._num_envs
+        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        mean, log_std = self.module.rows_forward(self.fast, o)
+        noise = torch.as_tensor(trial_noise(self.trial_seeds, self.trial_step, mean.shape[1]),
+                                dtype=mean.dtype, device=self.device)
+        self.trial_step += 1
+        exploring = self.episode < self.exploration_episodes
+        sample = exploring | ~np.broadcast_to(np.asarray(deterministic, dtype=bool), (n,))
+        sampled = torch.as_tensor(sample, device=self.device).unsqueeze(-1)
+        action = torch.where(sampled, mean + log_std.exp() * noise, mean)
+        rows = np.flatnonzero(exploring)
+        if len(rows):
+            self._grow(int(self.t[rows].max()) + 1)
+            r, t = torch.as_tensor(rows, device=self.device), torch.as_tensor(self.t[rows],
+                                                                             device=self.device)
+            self._obs[r, t], self._actions[r, t] = o[r], action[r]
+            self._logp[r, t] = gaussian_logprob(mean[r], log_std[r], action[r])
+        return action.cpu().numpy().astype(np.float64)
+
+    def observe(self, obs, action, reward, terminated, truncated) -> None:
+        if self._num_envs is None:
+            raise RoboMetaError("call reset(num_envs) before observe()")
+        exploring = self.episode < self.exploration_episodes
+        rows = np.flatnonzero(exploring)
+        if len(rows):
+            r, t = torch.as_tensor(rows, device=self.device), torch.as_tensor(self.t[rows],
+                                                                             device=self.device)
+            reward = torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device)
+            self._rewards[r, t], self._mask[r, t] = reward[r], 1.0
+            self.t[rows] += 1
+        done = np.logical_or(terminated, truncated)
+        ended = np.flatnonzero(done & exploring)
+        for episode in np.unique(self.episode[ended]):  # one critic head per group
+            self._adapt(ended[self.episode[ended] == episode])
+        self.episode[done] += 1
+        self.t[done] = 0
+
+    def _adapt(self, rows: np.ndarray) -> None:
+        """``inner_steps`` gradient steps for ``rows`` on their recorded episode."""
+        r = torch.as_tensor(rows, device=self.device)
+        length = int(self._mask[r].sum(1).max().item())
+        episodes = Episodes(self._obs[r, :length], self._actions[r, :length],
+                            self._logp[r, :length], self._rewards[r, :length],
+                            self._mask[r, :length])
+        head = 0 if self.episode[rows[0]] == 0 else 1  # θ's episode, or an adapted one
+        with torch.enable_grad():
+            advantages = inner_advantages(self.module, episodes, head, self.gamma,
+                                          self.gae_lambda)
+            start = {k: w[r] for k, w in self.fast.items()}
+            adapted = inner_adapt(self.module, start, episodes, advantages, self.inner_steps,
+                                  create_graph=False)
+        for k, w in adapted.items():
+            self.fast[k][r] = w
+        self._mask[r] = 0.0
+
+    def _grow(self, needed: int) -> None:
+        """Double the episode record until it holds ``needed`` steps."""
+        while self._obs.shape[1] < needed:
+            self._obs, self._actions, self._logp, self._rewards, self._mask = (
+                torch.cat([b, torch.zeros_like(b)], dim=1) for b in
+                (self._obs, self._actions, self._logp, self._rewards, self._mask))
+
+    @torch.no_grad()
+    def predict(self, obs, state=None, episode_start=None, deterministic: bool = True):
+        """SB3's signature; acts with θ, never adapts (see the class docstring)."""
+        obs = np.asarray(obs, dtype=np.float64)
+        batch = torch.as_tensor(np.atleast_2d(obs), dtype=torch.float32, device=self.device)
+        mean, log_std = self.module.shared_forward(batch)
+        if not deterministic:
+            mean = mean + log_std.exp() * torch.randn(mean.shape, generator=self.generator,
+                                                      device=self.device)
+        action = mean.cpu().numpy().astype(np.float64)
+        return (action[0] if obs.ndim == 1 else action), state
+
+
+def load_policy(config: RunConfig, modules: dict[str, nn.Module], family: str,
+                device: torch.device, name: str = "", seed: int = 0,
+                meta: dict | None = None) -> MAMLPolicy:
+    """The deployed policy of a maml run: its network and the run's inner-loop settings."""
+    module = modules["policy"]
+    if not isinstance(module, MetaSGDActorCritic) or not isinstance(config, MAMLConfig):
+        raise RoboMetaError(f"maml trains a maml network, but this checkpoint's is a "
+                            f"{type(module).__name__} (config.json names the wrong algorithm?)")
+    get_family(family)  # a clear error for a family this installation lacks
+    return MAMLPolicy(module, family, device, config.inner_steps, config.gamma,
+                      config.gae_lambda, name=name or "maml", seed=seed, meta=meta)
+
+
+ALGORITHMS = (AlgorithmSpec(
+    name="maml", summary="MAML / Meta-SGD with ProMP's objective: adapts by gradient steps",
+    config_class=MAMLConfig, build=MAML, load_policy=load_policy),)

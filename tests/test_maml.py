@@ -1,0 +1,335 @@
+"""maml (MAML / Meta-SGD with ProMP's objective): the inner step against a policy gradient
+computed by hand, per-simulation independence of the fast weights, the meta-gradient through
+the inner step against its closed form, the learned step sizes through a checkpoint and
+--resume, theta restored at every trial start, and train -> load -> evaluate --inner-steps."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import robo_meta
+from robo_meta.algos.maml import (
+    Episodes,
+    MAMLPolicy,
+    episode_advantages,
+    inner_adapt,
+    inner_advantages,
+    normalize,
+    outer_loss,
+)
+from robo_meta.cli.main import main
+from robo_meta.envs import get_family
+from robo_meta.evaluation import run_trials
+from robo_meta.policies.maml import MetaSGDActorCritic, stacked
+from robo_meta.ppo import gaussian_logprob
+
+NORM = math.sqrt(1.0 + 1e-8)  # the fresh RunningNormalizer divides by sqrt(var + eps)
+
+
+def _main(argv) -> int:
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code
+
+
+def _linear_policy(obs_dim=2, act_dim=1, log_std=-0.6931471805599453) -> MetaSGDActorCritic:
+    """No hidden layer: the mean is W x + b, so the policy gradient is easy to write by hand
+    (default std 0.5: log_std = log 0.5)."""
+    torch.manual_seed(0)
+    module = MetaSGDActorCritic(obs_dim, act_dim, hidden_sizes=(), init_log_std=log_std)
+    with torch.no_grad():
+        module.actor[0].weight.copy_(torch.tensor([[0.3, -0.2]][:act_dim])[:, :obs_dim])
+        module.actor[0].bias.fill_(0.1)
+    return module
+
+
+def _episodes(module, obs, actions, rewards, mask) -> Episodes:
+    theta = stacked({k: w.detach() for k, w in module.adapted_parameters().items()}, len(obs))
+    with torch.no_grad():
+        mean, log_std = module.rows_forward(theta, obs)
+        logp = gaussian_logprob(mean, log_std, actions)
+    return Episodes(obs, actions, logp, rewards, mask)
+
+
+# -- the maths ----------------------------------------------------------------------------------
+def test_the_inner_step_is_the_hand_computed_policy_gradient_step():
+    module = _linear_policy()
+    rng = np.random.default_rng(0)
+    n, T = 2, 5
+    obs = rng.normal(size=(n, T, 2))
+    actions = rng.normal(size=(n, T, 1))
+    advantages = rng.normal(size=(n, T))
+    mask = np.ones((n, T))
+    mask[1, 3:] = 0.0  # row 1's episode ended after 3 steps
+    # Meta-SGD: a different step size for every weight
+    lrs = {"actor.0.weight": np.array([[0.05, 0.2]]), "actor.0.bias": np.array([0.3]),
+           "log_std": np.array([0.07])}
+    with torch.no_grad():
+        for name, lr in module.step_sizes().items():
+            lr.copy_(torch.as_tensor(lrs[name]))
+    t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    episodes = _episodes(module, t(obs), t(actions), t(np.zeros((n, T))), t(mask))
+    fast = inner_adapt(module, stacked(module.adapted_parameters(), n), episodes,
+                       t(advantages), steps=1, create_graph=False)
+
+    W, b, sigma = np.array([[0.3, -0.2]]), np.array([0.1]), 0.5
+    for i in range(n):
+        valid = mask[i] > 0
+        x, a, A = obs[i][valid] / NORM, actions[i][valid, 0], advantages[i][valid]
+        mu = x @ W[0] + b[0]
+        # L = -mean_t A_t log N(a_t; mu_t, sigma): its gradient by hand
+        g_w = -np.mean((A * (a - mu) / sigma**2)[:, None] * x, axis=0)
+        g_b = -np.mean(A * (a - mu) / sigma**2)
+        g_s = -np.mean(A * ((a - mu) ** 2 / sigma**2 - 1.0))
+        np.testing.assert_allclose(fast["actor.0.weight"][i].numpy(), W - lrs["actor.0.weight"]
+                                   * g_w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fast["actor.0.bias"][i].numpy(),
+                                   b - lrs["actor.0.bias"] * g_b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fast["log_std"][i].numpy(),
+                                   math.log(sigma) - lrs["log_std"] * g_s, rtol=1e-5, atol=1e-6)
+
+
+def test_episode_advantages_and_per_row_normalization_by_hand():
+    rewards = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 0.0]])
+    values = torch.tensor([[0.5, 0.5, 0.5], [1.0, 1.0, 9.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    gamma, lam = 0.9, 0.5
+    advantages, returns = episode_advantages(rewards, values, mask, gamma, lam)
+    # row 0: deltas 1 + .45 - .5 = .95, 2 + .45 - .5 = 1.95, 3 - .5 = 2.5 (no bootstrap)
+    a2 = 2.5
+    a1 = 1.95 + gamma * lam * a2
+    a0 = 0.95 + gamma * lam * a1
+    # row 1 ends after step 1: its third step (value 9) must not leak in
+    b1 = 5.0 - 1.0
+    b0 = 4.0 + gamma * 1.0 - 1.0 + gamma * lam * b1
+    expected = torch.tensor([[a0, a1, a2], [b0, b1, 0.0]])
+    torch.testing.assert_close(advantages, expected)
+    torch.testing.assert_close(returns, (expected + values) * mask)
+    normed = normalize(advantages, mask)
+    row = np.array([b0, b1])
+    np.testing.assert_allclose(normed[1, :2].numpy(), (row - row.mean()) / row.std(), rtol=1e-5)
+    assert normed[1, 2] == 0.0
+
+
+def test_fast_weights_of_a_simulation_depend_only_on_its_own_episode():
+    torch.manual_seed(1)
+    module = MetaSGDActorCritic(3, 2, hidden_sizes=(8,))
+    n, T = 4, 6
+    obs, actions = torch.randn(n, T, 3), torch.randn(n, T, 2)
+    rewards, mask = torch.randn(n, T), torch.ones(n, T)
+
+    def adapted(rewards):
+        episodes = _episodes(module, obs, actions, rewards, mask)
+        advantages = inner_advantages(module, episodes, 0, 0.99, 0.95)
+        return inner_adapt(module, stacked(module.adapted_parameters(), n), episodes,
+                           advantages, steps=2, create_graph=False)
+
+    before = adapted(rewards)
+    perturbed = rewards.clone()
+    perturbed[2] = perturbed[2] * -3.0 + 1.0
+    after = adapted(perturbed)
+    for name in before:
+        for i in range(n):
+            same = torch.equal(before[name][i], after[name][i])
+            assert same == (i != 2), (name, i)
+
+
+def test_the_meta_gradient_through_the_inner_step_matches_its_closed_form():
+    """One action dimension, observation 0: the mean is the bias b, the std exp(s). With
+    L_in = -mean_t A_t π(a_t)/π_old(a_t) at π_old = π_θ, θ' = θ - α ⊙ g, and the outer loss
+    L_out = -mean_u A'_u π_θ'(a'_u)/π_old'(a'_u) inside the clip, the chain rule gives
+    dL/dθ = (I - H diag α) v and dL/dα = -g ⊙ v, v = ∇L_out(θ'), H the Hessian of L_in."""
+    module = _linear_policy(obs_dim=1, act_dim=1, log_std=math.log(0.8))
+    alpha = np.array([0.2, 0.05])  # (b, s)
+    with torch.no_grad():
+        module.inner_lrs["actor_0_bias"].fill_(alpha[0])
+        module.inner_lrs["log_std"].fill_(alpha[1])
+    rng = np.random.default_rng(3)
+    T, U = 7, 6
+    a, A = rng.normal(0.4, 0.8, T), rng.normal(size=T)
+    a2, A2 = rng.normal(0.2, 0.8, U), rng.normal(size=U)
+    t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+    pre = _episodes(module, t(np.zeros((1, T, 1))), t(a[None, :, None]), t(np.zeros((1, T))),
+                    t(np.ones((1, T))))
+    fast = inner_adapt(module, stacked(module.adapted_parameters(), 1), pre, t(A[None]),
+                       steps=1, create_graph=False)
+    with torch.no_grad():
+        mean, log_std = module.rows_forward(fast, t(np.zeros((1, U, 1))))
+        logp_post = gaussian_logprob(mean, log_std, t(a2[None, :, None]))
+    post = Episodes(t(np.zeros((1, U, 1))), t(a2[None, :, None]), logp_post,
+                    t(np.zeros((1, U))), t(np.ones((1, U))))
+    loss, ratio = outer_loss(module, pre, post, t(A[None]), t(A2[None]), inner_steps=1,
+                             clip_coef=0.2)
+    assert torch.allclose(ratio, torch.ones_like(ratio), atol=1e-5)
+    loss.backward()
+
+    b, s = 0.1, math.log(0.8)
+    sig2 = math.exp(2 * s)
+    d_b, d_s = (a - b) / sig2, (a - b) ** 2 / sig2 - 1.0
+    g = -np.array([np.mean(A * d_b), np.mean(A * d_s)])
+    # Hessian of π/π_old at π_old = π: ∇logπ ∇logπᵀ + ∇²logπ
+    h_bb = d_b**2 - 1.0 / sig2
+    h_bs = d_b * d_s - 2.0 * (a - b) / sig2
+    h_ss = d_s**2 - 2.0 * (a - b) ** 2 / sig2
+    H = -np.array([[np.mean(A * h_bb), np.mean(A * h_bs)],
+                   [np.mean(A * h_bs), np.mean(A * h_ss)]])
+    b2, s2 = b - alpha[0] * g[0], s - alpha[1] * g[1]
+    sig2_post = math.exp(2 * s2)
+    v = -np.array([np.mean(A2 * (a2 - b2) / sig2_post),
+                   np.mean(A2 * ((a2 - b2) ** 2 / sig2_post - 1.0))])
+    meta_theta = v - H @ (alpha * v)
+    meta_alpha = -g * v
+    got_theta = [module.actor[0].bias.grad.item(), module.log_std.grad.item()]
+    got_alpha = [module.inner_lrs["actor_0_bias"].grad.item(),
+                 module.inner_lrs["log_std"].grad.item()]
+    np.testing.assert_allclose(got_theta, meta_theta, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got_alpha, meta_alpha, rtol=1e-4, atol=1e-6)
+    assert abs(meta_theta - v).max() > 1e-2  # the second-order term is not negligible here
+    # the observation is 0, so the weight's gradient is exactly 0 (a check of the setup)
+    assert module.actor[0].weight.grad.abs().max() == 0.0
+
+
+# -- training, checkpoints, deployment ----------------------------------------------------------
+FLAGS = ["--family", "point-goal", "--algo", "maml", "--meta-batch", "2",
+         "--rollouts-per-task", "2", "--hidden-sizes", "8", "--outer-epochs", "2",
+         "--learning-rate", "0.01", "--eval-tasks", "2", "--threads", "1", "--device", "cpu",
+         "--no-progress"]
+ITERATION = 2 * 4 * 50  # pre + post episode of 4 simulations, point-goal's horizon 50
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny maml run of 2 iterations, resumed for 2 more."""
+    run_dir = tmp_path_factory.mktemp("maml") / "run"
+    assert _main(["train", *FLAGS, "--total-steps", 2 * ITERATION, "--out", run_dir]) == 0
+    first = torch.load(run_dir / "state.pt", weights_only=True)
+    assert _main(["train", "--resume", run_dir, "--total-steps", 4 * ITERATION,
+                  "--no-progress"]) == 0
+    return run_dir, first
+
+
+def test_learned_step_sizes_are_saved_loaded_and_resumed(trained):
+    run_dir, first = trained
+    state = torch.load(run_dir / "state.pt", weights_only=True)
+    assert first["algorithm"]["steps"] == 2 * ITERATION
+    assert state["algorithm"]["steps"] == state["runner"]["step"] == 4 * ITERATION
+    saved = {k: v for k, v in state["modules"]["policy"].items() if k.startswith("inner_lrs.")}
+    assert set(saved) == {"inner_lrs.actor_0_weight", "inner_lrs.actor_0_bias",
+                          "inner_lrs.actor_2_weight", "inner_lrs.actor_2_bias",
+                          "inner_lrs.log_std"}
+    # learned: they moved from their initial 0.1, and went on moving after the resume
+    assert all(not torch.all(v == 0.1) for v in saved.values())
+    assert any(not torch.equal(v, first["modules"]["policy"][k]) for k, v in saved.items())
+    policy = robo_meta.load_policy(run_dir, device="cpu")
+    assert isinstance(policy, MAMLPolicy) and policy.algo == "maml" and policy.inner_steps == 1
+    for name, lr in policy.module.step_sizes().items():
+        assert torch.equal(lr.detach(), saved["inner_lrs." + name.replace(".", "_")])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["modules"]["policy"]["class"] == "maml"
+    assert config["modules"]["policy"]["kwargs"]["learn_inner_lr"] is True
+
+
+def test_a_fixed_inner_learning_rate_stays_fixed(tmp_path):
+    run_dir = tmp_path / "fixed"
+    assert _main(["train", *FLAGS, "--no-inner-lr-learned", "--inner-lr", "0.05",
+                  "--total-steps", ITERATION, "--out", run_dir]) == 0
+    state = torch.load(run_dir / "state.pt", weights_only=True)["modules"]["policy"]
+    lrs = [v for k, v in state.items() if k.startswith("inner_lrs.")]
+    assert lrs and all(torch.all(v == 0.05) for v in lrs)
+    policy = robo_meta.load_policy(run_dir, device="cpu")
+    assert not any(p.requires_grad for p in policy.module.inner_lrs.parameters())
+
+
+def test_evaluation_restores_theta_at_every_trial_start(trained):
+    run_dir, _ = trained
+    policy = robo_meta.load_policy(run_dir, device="cpu")
+    theta = {k: w.detach().clone() for k, w in policy.module.adapted_parameters().items()}
+    family = get_family("point-goal")
+    n = 3
+    rng = np.random.default_rng(0)
+
+    def episode():  # one exploration episode of 50 steps, then every row adapts
+        for step in range(50):
+            policy.act(rng.normal(size=(n, policy.module.obs_dim)))
+            last = np.full(n, step == 49)
+            policy.observe(None, None, rng.normal(size=n), np.zeros(n, bool), last)
+
+    def is_theta(row):
+        return all(torch.equal(policy.fast[k][row], w) for k, w in theta.items())
+
+    policy.reset(n)
+    assert all(is_theta(r) for r in range(n))
+    episode()
+    assert not any(is_theta(r) for r in range(n))
+    policy.restart(np.array([1]))  # a new trial in row 1 only
+    assert [is_theta(r) for r in range(n)] == [False, True, False]
+    policy.reset(n)
+    assert all(is_theta(r) for r in range(n)) and (policy.episode == 0).all()
+    # through the evaluator: a second evaluation and a chunked one give the same returns
+    tasks = family.tasks("val")[:4]
+    first = run_trials(policy, "point-goal", tasks, episodes=2, seed=5, threads=1).returns
+    again = run_trials(policy, "point-goal", tasks, episodes=2, seed=5, threads=1).returns
+    np.testing.assert_array_equal(first, again)
+    # exploration draws from each trial's seed: one trial at a time gives the same returns
+    alone = run_trials(policy, "point-goal", tasks, episodes=2, seed=5, threads=1,
+                       num_envs=1).returns
+    np.testing.assert_allclose(alone, first, rtol=1e-6, atol=1e-6)
+    assert not np.array_equal(first[:, 0], first[:, 1])  # episode 2 acts otherwise
+
+
+def test_the_first_episode_samples_and_later_ones_take_the_adapted_mean(trained):
+    run_dir, _ = trained
+    policy = robo_meta.load_policy(run_dir, device="cpu")
+    n, obs_dim = 2, policy.module.obs_dim
+    obs = np.ones((n, obs_dim))
+    policy.reset(n)
+    theta_mean = policy.predict(obs, deterministic=True)[0]
+    first = policy.act(obs, deterministic=True)
+    assert not np.allclose(first, theta_mean)  # exploring: sampled although deterministic
+    policy.observe(obs, first, np.ones(n), np.zeros(n, bool), np.zeros(n, bool))
+    second = policy.act(obs + 0.5, deterministic=True)
+    assert not np.allclose(second, first)
+    # a 2-step episode ends (one step would give a normalized advantage of 0: no step)
+    policy.observe(obs, second, np.full(n, -1.0), np.zeros(n, bool), np.ones(n, bool))
+    adapted = policy.act(obs, deterministic=True)
+    np.testing.assert_array_equal(adapted, policy.act(obs, deterministic=True))
+    assert not np.allclose(adapted, theta_mean)  # the adapted weights' mean, not θ's
+    # predict cannot adapt: θ's mean action whatever the trial saw
+    np.testing.assert_array_equal(policy.predict(obs)[0], theta_mean)
+
+
+def test_evaluate_inner_steps_table_and_its_errors(trained, tmp_path, capsys):
+    run_dir, _ = trained
+    out = tmp_path / "r.json"
+    assert _main(["evaluate", "--policy", run_dir, "--split", "val", "--episodes", "2",
+                  "--inner-steps", "0,1,3", "--threads", "1", "--out", out]) == 0
+    text = capsys.readouterr().out
+    assert "inner steps" in text and "vs 0 steps (paired)" in text
+    reports = [json.loads((tmp_path / f"r-k{k}.json").read_text()) for k in (0, 1, 3)]
+    assert (tmp_path / "r-inner-lr.png").stat().st_size > 1000
+    first = [np.array([t["returns"] for t in r["tasks"]]) for r in reports]
+    # the exploration episode is the same trial for every k; the scored episode differs
+    np.testing.assert_array_equal(first[0][..., 0], first[1][..., 0])
+    np.testing.assert_array_equal(first[0][..., 0], first[2][..., 0])
+    assert not np.array_equal(first[0][..., 1], first[1][..., 1])
+    assert reports[1]["policy"]["meta"]["inner_steps"] == 1  # k is the evaluated one
+    # k = 0 is θ with mean actions: the plain evaluation's episode 2 under θ
+    assert robo_meta.load_policy(run_dir, device="cpu").inner_steps == 1
+    for argv, message in [
+        (["--inner-steps", "0,-1"], "inner steps must be 0 to 100"),
+        (["--inner-steps", "1,1"], "listed twice"),
+        (["--inner-steps", "a"], "comma-separated integers"),
+        (["--inner-steps", "0,1", "--episodes", "1"], "--episodes must be at least 2"),
+    ]:
+        assert _main(["evaluate", "--policy", run_dir, *argv, "--out", tmp_path / "x.json"]) == 2
+        assert message in capsys.readouterr().err
+    assert _main(["evaluate", "--policy", "zero", "--family", "point-goal", "--inner-steps",
+                  "0,1", "--out", tmp_path / "z.json"]) == 2
+    assert "needs a maml policy" in capsys.readouterr().err
+    assert not (tmp_path / "x-k0.json").exists() and not (tmp_path / "z-k0.json").exists()
