@@ -27,6 +27,7 @@ TERMINATES = {
     "cheetah-motor": False,
     "cheetah-params": False,
     "cheetah-vel": False,
+    "cheetah-vel-h100": False,
     "hopper-params": True,
     "point-goal": False,
     "walker-params": True,

@@ -26,6 +26,7 @@ SPLIT_SIZES = {
     "cheetah-motor": (20, 40, 40),
     "cheetah-params": (20, 50, 50),
     "cheetah-vel": (20, 40, 40),
+    "cheetah-vel-h100": (20, 40, 40),
     "hopper-params": (20, 50, 50),
     "point-goal": (20, 40, 40),
     "walker-params": (20, 50, 50),
