@@ -22,7 +22,11 @@ from robo_meta import load_policy  # noqa: E402
 from robo_meta.cli.main import main  # noqa: E402
 from robo_meta.envs import get_family  # noqa: E402
 from robo_meta.evaluation import run_trials  # noqa: E402
-from robo_meta.ray_sampler import RaySampler, split_envs  # noqa: E402
+from robo_meta.ray_sampler import (  # noqa: E402
+    RaySampler,
+    split_envs,
+    worker_generator_seed,
+)
 from robo_meta.runner import EVAL_SEED  # noqa: E402
 from robo_meta.sampler import Sampler  # noqa: E402
 from tiny_policies import CPU, tiny_policy  # noqa: E402
@@ -63,9 +67,11 @@ def _rows(run_dir) -> list[dict]:
 
 
 def _assert_same(a, b) -> None:
-    """Two Trajectories equal bit for bit (dtypes included)."""
+    """Two Trajectories equal bit for bit (dtypes included; fields None in both skipped)."""
     for name in a._fields:
         x, y = getattr(a, name), getattr(b, name)
+        if x is None and y is None:
+            continue
         pairs = zip(x, y, strict=True) if name == "inputs" else [(x, y)]
         for p, q in pairs:
             if isinstance(p, np.ndarray):
@@ -97,25 +103,47 @@ def test_one_worker_rollouts_equal_the_in_process_samplers_bit_for_bit(cluster, 
         remote.close()
 
 
-def test_two_workers_split_the_simulations_and_keep_the_in_process_seeds(cluster):
+def test_two_workers_rollouts_are_two_in_process_samplers_side_by_side(cluster):
+    # 7 simulations = 4 + 3: worker 1 resets with seed 5 + 4 (simulation i is seeded 5 + i,
+    # as in one process) and samples with its own generator; rl2's state goes on across
+    # rollouts, and the joined rollout is the two samplers' rollouts side by side, bitwise
     assert split_envs(7, 2) == [4, 3] and split_envs(6, 3) == [2, 2, 2]
     module, _, _ = tiny_policy("rl2", FAMILY)
     family = get_family(FAMILY)
-    local = Sampler(family, 7, 2, with_features=False, device=CPU, threads=1)
+    parts = [Sampler(family, size, 2, with_features=False, device=CPU, threads=1)
+             for size in (4, 3)]
     remote = RaySampler(family, 7, 2, False, CPU, "unused", workers=2)
     try:
-        local.reset(module, seed=5)
+        generators = [torch.Generator().manual_seed(0),
+                      torch.Generator().manual_seed(worker_generator_seed(5, 1))]
+        learner_generator = torch.Generator().manual_seed(0)
+        parts[0].reset(module, seed=5)
+        parts[1].reset(module, seed=5 + 4)
         remote.reset(module, seed=5)
-        ours = local.collect(module, 3, torch.Generator().manual_seed(0))
-        theirs = remote.collect(module, 3, torch.Generator().manual_seed(0))
+        for _ in range(2):
+            expected = [p.collect(module, 30, g) for p, g in zip(parts, generators, strict=True)]
+            joined = remote.collect(module, 30, learner_generator)
+            for w, columns in enumerate((slice(0, 4), slice(4, 7))):
+                _assert_same(expected[w]._replace(episode_returns=None, episode_lengths=None),
+                             _columns(joined, columns))
+            for name in ("episode_returns", "episode_lengths"):  # worker 0's, then worker 1's
+                assert np.array_equal(getattr(joined, name),
+                                      np.concatenate([getattr(e, name) for e in expected]))
+        assert joined.initial_state.abs().sum() > 0  # the second rollout starts mid-trial
+        assert remote.restarts == 0
     finally:
-        local.close()
+        for part in parts:
+            part.close()
         remote.close()
-    assert theirs.actions.shape == ours.actions.shape == (3, 7, 2)
-    assert theirs.initial_state.shape == ours.initial_state.shape
-    # worker 1 resets with seed 5 + 4: simulation i starts where the in-process one does
-    assert torch.equal(theirs.inputs.obs[0], ours.inputs.obs[0])
-    assert remote.last["rollout_bytes"] > 0 and remote.restarts == 0
+
+
+def _columns(traj, columns: slice):
+    """The simulations ``columns`` of a rollout (without its episode statistics)."""
+    sim_major, episodes = ("next_value", "initial_state"), ("episode_returns", "episode_lengths")
+    cut = {k: v[columns] if k in sim_major else v[:, columns]
+           for k, v in traj._asdict().items() if k not in ("inputs", *episodes)}
+    cut.update(dict.fromkeys(episodes))
+    return traj._replace(inputs=type(traj.inputs)(*(x[:, columns] for x in traj.inputs)), **cut)
 
 
 def _assert_checkpoint_evaluates_as_logged(run_dir) -> None:

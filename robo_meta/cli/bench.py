@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 
-KINDS = ("sim", "eval", "train")
-# kinds whose module is named otherwise (``eval`` would shadow the builtin's name)
-MODULES = {"eval": "evaluate"}
+KINDS = ("sim", "eval", "train", "ray")
+# kinds whose module is named otherwise (``eval`` would shadow the builtin's name, ``ray``
+# the package's)
+MODULES = {"eval": "evaluate", "ray": "scaleout"}
 
 
 def add_parser(subparsers) -> None:

@@ -1,0 +1,163 @@
+"""Ray scale-out: training throughput with 1 and 2 Ray workers against one process.
+
+Four trainers of the same PPO algorithm, each built fresh and timed over whole iterations
+(collection + advantages + update; no evaluation or checkpoint), in one process, rounds
+alternating so that the shared machine's load falls on all of them alike:
+
+| name | what runs |
+|---|---|
+| ``in-process x N`` | ``PPO`` with the in-process Sampler: N simulations, 1 batch thread |
+| ``in-process x 2N`` | the same with 2N simulations and 2 batch threads (all of 2 cores) |
+| ``ray 1 worker`` | ``--ray local --workers 1``: one actor of N simulations, 1 thread |
+| ``ray 2 workers`` | ``--ray local --workers 2``: two actors of N simulations each |
+
+N is ``--envs-per-worker`` (256), so each Ray worker always steps N simulations x
+``--rollout-steps`` (64). Per Ray iteration it also reports the overhead: the collect's wall
+time on the learner minus the slowest worker's own stepping time (weights put, tasks sent,
+rollouts fetched and joined, worker-side weight loading), and the bytes that travel (weights
+out, once per iteration, read by every worker; rollouts back, summed over workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+from robo_meta.argtypes import positive_int, seed
+
+
+def _trainer(family: str, algo: str, num_envs: int, rollout_steps: int, threads: int,
+             workers: int, seed_: int):
+    from robo_meta.algos.ppo import PPO, PPOConfig
+    from robo_meta.device import resolve_device
+    from robo_meta.envs import get_family
+
+    config = PPOConfig(family=family, algo=algo, num_envs=num_envs, rollout_steps=rollout_steps,
+                       threads=threads, seed=seed_, device="cpu", total_steps=10**12,
+                       ray="local" if workers else "", workers=max(workers, 1))
+    return PPO(config, get_family(family), resolve_device("cpu"))
+
+
+def measure_one(family: str, algo: str, num_envs: int, rollout_steps: int, threads: int,
+                workers: int, iterations: int, seed_: int = 0) -> dict:
+    """Build one trainer, run a warm-up iteration, time ``iterations`` more."""
+    trainer = _trainer(family, algo, num_envs, rollout_steps, threads, workers, seed_)
+    try:
+        trainer.iteration()  # warm-up: actors' first weights, the normalizer's first update
+        per_iteration, collect, update, overhead = [], [], [], []
+        weights_bytes = rollout_bytes = 0
+        for _ in range(iterations):
+            start = time.perf_counter()
+            stats = trainer.iteration()
+            per_iteration.append(time.perf_counter() - start)
+            collect.append(stats["time/collect_s"])
+            update.append(stats["time/update_s"])
+            last = getattr(trainer.sampler, "last", None)
+            if last:
+                overhead.append(last["overhead_s"])
+                weights_bytes, rollout_bytes = last["weights_bytes"], last["rollout_bytes"]
+    finally:
+        trainer.close()
+    steps = num_envs * rollout_steps
+    return {"steps_per_s": steps * len(per_iteration) / sum(per_iteration),
+            "collect_steps_per_s": steps * len(collect) / sum(collect),
+            "iteration_s": statistics.median(per_iteration),
+            "collect_s": statistics.median(collect), "update_s": statistics.median(update),
+            "overhead_s": statistics.median(overhead) if overhead else None,
+            "weights_bytes": weights_bytes, "rollout_bytes": rollout_bytes}
+
+
+def measure(family: str = "cheetah-vel", algo: str = "dr", envs_per_worker: int = 256,
+            rollout_steps: int = 64, iterations: int = 5, rounds: int = 2,
+            seed_: int = 0, torch_threads: int = 1) -> dict:
+    """Every trainer ``rounds`` times, alternating; per trainer the round with the median
+    throughput, and the throughput ratios within each round."""
+    import ray
+    import torch
+
+    torch.set_num_threads(torch_threads)  # the learner's (workers: 1 each)
+    ray.init(num_cpus=2, logging_level="warning", include_dashboard=False)
+    n = envs_per_worker
+    trainers = {f"in-process x {n}": (n, 1, 0), f"in-process x {2 * n}": (2 * n, 2, 0),
+                "ray 1 worker": (n, 1, 1), "ray 2 workers": (2 * n, 1, 2)}
+    results: dict[str, list[dict]] = {name: [] for name in trainers}
+    try:
+        for _ in range(rounds):
+            for name, (num_envs, threads, workers) in trainers.items():
+                results[name].append(measure_one(family, algo, num_envs, rollout_steps,
+                                                 threads, workers, iterations, seed_))
+    finally:
+        ray.shutdown()
+    ratios = [r2["steps_per_s"] / r1["steps_per_s"]
+              for r1, r2 in zip(results["ray 1 worker"], results["ray 2 workers"], strict=True)]
+    collect_ratios = [r2["collect_steps_per_s"] / r1["collect_steps_per_s"] for r1, r2
+                      in zip(results["ray 1 worker"], results["ray 2 workers"], strict=True)]
+    vs_process = [r1["steps_per_s"] / p["steps_per_s"] for r1, p in
+                  zip(results["ray 1 worker"], results[f"in-process x {n}"], strict=True)]
+    median = {name: sorted(rs, key=lambda r: r["steps_per_s"])[len(rs) // 2]
+              for name, rs in results.items()}
+    return {"family": family, "algo": algo, "cpus": os.cpu_count(), "n": n,
+            "rollout_steps": rollout_steps, "iterations": iterations, "rounds": rounds,
+            "trainers": median, "all": results, "two_over_one": ratios,
+            "collect_two_over_one": collect_ratios, "torch_threads": torch_threads,
+            "ray_over_process": vs_process, "load": os.getloadavg()}
+
+
+def format_table(result: dict) -> str:
+    lines = [
+        f"{result['family']} {result['algo']}: {result['cpus']} CPUs, {result['n']} simulations"
+        f" x {result['rollout_steps']} steps per worker, {result['iterations']} timed "
+        f"iterations x {result['rounds']} rounds, learner torch threads "
+        f"{result['torch_threads']}; load average after "
+        f"{' '.join(f'{x:.1f}' for x in result['load'])}",
+        "| trainer | env steps/s | collection env steps/s | iteration ms | collect ms | "
+        "update ms | Ray overhead ms (% of iteration) | weights bytes | rollout bytes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in result["trainers"].items():
+        overhead = ("" if r["overhead_s"] is None else
+                    f"{r['overhead_s'] * 1e3:.1f} ({r['overhead_s'] / r['iteration_s']:.1%})")
+        sent = "" if r["overhead_s"] is None else f"{r['weights_bytes']:,}"
+        returned = "" if r["overhead_s"] is None else f"{r['rollout_bytes']:,}"
+        lines.append(f"| {name} | {r['steps_per_s']:,.0f} | {r['collect_steps_per_s']:,.0f} | "
+                     f"{r['iteration_s'] * 1e3:.0f} | "
+                     f"{r['collect_s'] * 1e3:.0f} | {r['update_s'] * 1e3:.0f} | {overhead} | "
+                     f"{sent} | {returned} |")
+    shown = " / ".join(f"{x:.2f}" for x in result["two_over_one"])
+    collected = " / ".join(f"{x:.2f}" for x in result["collect_two_over_one"])
+    lines += ["", f"ray 2 workers / ray 1 worker, per round: {shown} (collection only: "
+              f"{collected})",
+              "ray 1 worker / in-process, per round: "
+              + " / ".join(f"{x:.2f}" for x in result["ray_over_process"])]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--family", default="cheetah-vel", help="family (default cheetah-vel)")
+    parser.add_argument("--algo", default="dr", help="dr, oracle or rl2 (default dr)")
+    parser.add_argument("--envs-per-worker", type=positive_int(1 << 15), default=256,
+                        help="simulations per Ray worker (default 256)")
+    parser.add_argument("--rollout-steps", type=positive_int(1 << 12), default=64,
+                        help="steps per simulation per iteration (default 64)")
+    parser.add_argument("--iterations", type=positive_int(10_000), default=5,
+                        help="timed iterations per trainer and round (default 5)")
+    parser.add_argument("--rounds", type=positive_int(100), default=2,
+                        help="rounds over the four trainers (default 2)")
+    parser.add_argument("--seed", type=seed, default=0, help="run seed")
+    parser.add_argument("--torch-threads", type=positive_int(1024), default=1,
+                        help="the learner's torch threads, every trainer (default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        from robo_meta.envs.errors import RoboMetaError
+
+        raise RoboMetaError('bench ray needs Ray: pip install "robo-meta[ray]"') from None
+    result = measure(args.family, args.algo, args.envs_per_worker, args.rollout_steps,
+                     args.iterations, args.rounds, args.seed, args.torch_threads)
+    print(format_table(result))
+    return 0
