@@ -2,9 +2,17 @@
 
     python scripts/plug_in_example.py                     # pretrained:cheetah-vel-rl2
     python scripts/plug_in_example.py --policy runs/my-rl2 --family point-goal --episodes 2
+    python scripts/plug_in_example.py --policy runs/my-rma --family hopper-params --sb3
+    python scripts/plug_in_example.py --policy runs/my-rma --family hopper-params --sb3-split test
 
 One trial: reset the policy once, then K episodes on the same task, calling act() before and
 observe() after every env.step(), so an adaptive (rl2) policy learns the task as it goes.
+
+``--sb3`` then drives the same policy through stable-baselines3's ``evaluate_policy`` (its
+``predict``: no rewards) on the same task and seed: an rma policy adapts there too, from the
+states and actions alone, and gives the same returns. ``--sb3-split SPLIT`` does that for
+every task of a split (trial r seeded ``--seed + r``, as ``robo-meta evaluate``) and prints
+both mean returns per episode with their 95 % intervals over tasks.
 """
 
 import argparse
@@ -25,6 +33,10 @@ parser.add_argument("--family", default="cheetah-vel", help="the policy's task f
 parser.add_argument("--task", type=int, default=0, help="index in the test split (held out)")
 parser.add_argument("--episodes", type=int, default=3, help="episodes in the trial")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--sb3", action="store_true",
+                    help="also run SB3's evaluate_policy (predict) on the same task and seed")
+parser.add_argument("--sb3-split", help="evaluate_policy against robo-meta evaluate's returns "
+                                        "over a whole split (test, ood, val)")
 args = parser.parse_args()
 
 if args.policy.startswith("pretrained:") and args.policy[11:] not in pretrained_names():
@@ -54,3 +66,33 @@ for episode in range(args.episodes):
         done = terminated or truncated
     print(f"episode {episode + 1}: return {episode_return:.2f}")
 env.close()
+
+
+def sb3_returns(task, seed: int) -> list[float]:
+    """The episode returns of SB3's evaluate_policy: K episodes of ``task``, first reset
+    seeded ``seed``, the policy driven through predict() with SB3's episode_start."""
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    venv = DummyVecEnv([lambda: gymnasium.make(gym_id(args.family), task=task)])
+    venv.seed(seed)
+    returns, _ = evaluate_policy(policy, venv, n_eval_episodes=args.episodes,
+                                 deterministic=True, return_episode_rewards=True, warn=False)
+    venv.close()
+    return returns
+
+
+if args.sb3:
+    for episode, episode_return in enumerate(sb3_returns(task, args.seed)):
+        print(f"evaluate_policy episode {episode + 1}: return {episode_return:.2f}")
+if args.sb3_split:
+    from robo_meta.evaluation import run_trials, summarize
+
+    tasks = get_family(args.family).tasks(args.sb3_split)
+    ours = run_trials(policy, args.family, tasks, episodes=args.episodes, seed=args.seed)
+    theirs = np.array([sb3_returns(t, args.seed + r) for r, t in enumerate(tasks)])
+    for name, returns in (("robo-meta evaluate", ours.returns), ("SB3 evaluate_policy", theirs)):
+        stats = summarize(returns)
+        shown = "  ".join(f"{m:.2f} ± {c:.2f}"
+                          for m, c in zip(stats["mean"], stats["ci95"], strict=True))
+        print(f"{name:>20} ({len(tasks)} {args.sb3_split} tasks), by episode: {shown}")

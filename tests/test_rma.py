@@ -288,3 +288,19 @@ def test_phase_2_reruns_from_a_teacher_with_its_weights(run_dir, tmp_path):
     assert ours["algorithm"]["teacher_steps"] == 64
     assert all(torch.equal(v, theirs["modules"]["teacher"][k])
                for k, v in ours["modules"]["teacher"].items())
+
+
+def test_plug_in_example_shows_evaluate_policy_adapting_like_the_loop(run_dir, capsys,
+                                                                      monkeypatch):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "plug_in_example.py"
+    monkeypatch.setattr(sys, "argv", ["plug_in_example.py", "--policy", str(run_dir),
+                                      "--family", FAMILY, "--task", "1", "--seed", "3", "--sb3"])
+    runpy.run_path(str(script), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    loop = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("episode")]
+    sb3 = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("evaluate_policy")]
+    assert len(loop) == 3 and sb3 == loop
