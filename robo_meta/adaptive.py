@@ -11,6 +11,7 @@ An adaptive policy (rl2) keeps what it learned across the episodes of a trial, s
 by the oracle (privileged information; the env returns it in ``info["task_features"]``).
 ``predict`` is stable-baselines3's signature, so SB3 tooling can drive any policy; it cannot
 pass rewards, so an rl2 policy does not adapt through it; use ``act``/``observe`` for that.
+An rma policy adapts from observations and actions alone, so it does adapt through ``predict``.
 """
 
 from __future__ import annotations
