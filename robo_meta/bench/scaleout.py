@@ -16,6 +16,12 @@ N is ``--envs-per-worker`` (256), so each Ray worker always steps N simulations 
 time on the learner minus the slowest worker's own stepping time (weights put, tasks sent,
 rollouts fetched and joined, worker-side weight loading), and the bytes that travel (weights
 out, once per iteration, read by every worker; rollouts back, summed over workers).
+
+Throughput is reported twice: whole iterations (what training gets) and collection only
+(the part Ray spreads; the update runs on the learner and grows with the workers' samples).
+Each round also measures how many cores the machine gives at that moment: the summed rate of
+two plain stepping tasks run together over one alone (``measure_capacity``), the ceiling of
+the 2-worker/1-worker ratio on a shared machine.
 """
 
 from __future__ import annotations
@@ -69,6 +75,35 @@ def measure_one(family: str, algo: str, num_envs: int, rollout_steps: int, threa
             "weights_bytes": weights_bytes, "rollout_bytes": rollout_bytes}
 
 
+def _stepping_rate(family: str, num_envs: int, steps: int) -> float:
+    """Env steps/s of ``make_vec(family, num_envs)`` on 1 thread, zero actions (no policy)."""
+    import numpy as np
+
+    from robo_meta.envs import make_vec
+
+    env = make_vec(family, num_envs, nthread=1)
+    env.reset(seed=0)
+    actions = np.zeros((num_envs, env.single_action_space.shape[0]))
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(actions)
+    rate = num_envs * steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+def measure_capacity(family: str, num_envs: int, steps: int) -> float:
+    """How many cores' worth this machine gives now: the summed stepping rate of two Ray
+    tasks run together over that of one alone (2.0 on two idle cores). The ceiling of the
+    2-worker/1-worker ratio at that moment."""
+    import ray
+
+    task = ray.remote(num_cpus=1)(_stepping_rate)
+    alone = ray.get(task.remote(family, num_envs, steps))
+    together = sum(ray.get([task.remote(family, num_envs, steps) for _ in range(2)]))
+    return together / alone
+
+
 def measure(family: str = "cheetah-vel", algo: str = "dr", envs_per_worker: int = 256,
             rollout_steps: int = 64, iterations: int = 5, rounds: int = 2,
             seed_: int = 0, torch_threads: int = 1) -> dict:
@@ -83,8 +118,10 @@ def measure(family: str = "cheetah-vel", algo: str = "dr", envs_per_worker: int 
     trainers = {f"in-process x {n}": (n, 1, 0), f"in-process x {2 * n}": (2 * n, 2, 0),
                 "ray 1 worker": (n, 1, 1), "ray 2 workers": (2 * n, 1, 2)}
     results: dict[str, list[dict]] = {name: [] for name in trainers}
+    capacity = []
     try:
         for _ in range(rounds):
+            capacity.append(measure_capacity(family, n, rollout_steps))
             for name, (num_envs, threads, workers) in trainers.items():
                 results[name].append(measure_one(family, algo, num_envs, rollout_steps,
                                                  threads, workers, iterations, seed_))
@@ -101,7 +138,8 @@ def measure(family: str = "cheetah-vel", algo: str = "dr", envs_per_worker: int 
     return {"family": family, "algo": algo, "cpus": os.cpu_count(), "n": n,
             "rollout_steps": rollout_steps, "iterations": iterations, "rounds": rounds,
             "trainers": median, "all": results, "two_over_one": ratios,
-            "collect_two_over_one": collect_ratios, "torch_threads": torch_threads,
+            "collect_two_over_one": collect_ratios, "capacity": capacity,
+            "torch_threads": torch_threads,
             "ray_over_process": vs_process, "load": os.getloadavg()}
 
 
@@ -129,6 +167,8 @@ def format_table(result: dict) -> str:
     collected = " / ".join(f"{x:.2f}" for x in result["collect_two_over_one"])
     lines += ["", f"ray 2 workers / ray 1 worker, per round: {shown} (collection only: "
               f"{collected})",
+              "cores available (2 stepping tasks together / 1 alone), per round: "
+              + " / ".join(f"{x:.2f}" for x in result["capacity"]),
               "ray 1 worker / in-process, per round: "
               + " / ".join(f"{x:.2f}" for x in result["ray_over_process"])]
     return "\n".join(lines)
