@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from robo_meta.adaptive import load_policy
-from robo_meta.algos.rma import RMA, RMAConfig, RMAPolicy
+from robo_meta.algos.rma import RMA, IdentificationTracker, RMAConfig, RMAPolicy
 from robo_meta.cli.main import main
 from robo_meta.envs import RoboMetaError, get_family, make, make_vec
 from robo_meta.evaluation import run_trials
@@ -121,6 +121,22 @@ def test_convolutions_shrink_to_fit_a_short_history():
     for history in (1, 5, 12, 50):
         module = AdaptationModule(4, 2, latent_dim=3, history=history, channels=4)
         assert module(torch.zeros(2, history, 7)).shape == (2, 3)
+
+
+def test_identification_r2_and_error_by_step_computed_by_hand():
+    tracker = IdentificationTracker()
+    z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [3.0, 4.0]])
+    z_hat = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    tracker.add(np.array([0, 0, 1]), z_hat, z)  # two trials at step 1, one at step 2
+    tracker.add(np.array([1]), torch.tensor([[3.0, 2.0]]), torch.tensor([[3.0, 2.0]]))
+    summary = tracker.summary()
+    assert summary["step"] == [1, 2] and summary["episodes"] == [2, 2]
+    # step 1: Σ|ẑ - z|² = 0 + 1, z̄ = 0 so Σ|z - z̄|² = 2: R² = 0.5; RMS = sqrt(1 / 2 / 2)
+    assert summary["r2"][0] == pytest.approx(0.5) and summary["rms_error"][0] == 0.5
+    # step 2: Σ|ẑ - z|² = 25, z̄ = (3, 3), Σ|z - z̄|² = 1 + 1 = 2: R² = 1 - 25 / 2
+    assert summary["r2"][1] == pytest.approx(-11.5)
+    assert summary["rms_error"][1] == pytest.approx(np.sqrt(25 / 2 / 2))
+    assert IdentificationTracker().summary() is None
 
 
 # -- predict() --------------------------------------------------------------------------------
