@@ -301,6 +301,9 @@ def describe(report: dict[str, Any], sep: str = ": ") -> str:
     policy = report["policy"]
     mode = "" if policy["algo"] in ("random", "zero") else (
         ", mean actions" if report["deterministic"] else ", sampled actions")
+    explores = (policy.get("meta") or {}).get("exploration_episodes")
+    if explores and report["deterministic"]:  # maml samples while it explores
+        mode = f", sampled actions in episode{'s 1-' if explores > 1 else ' '}{explores}, then mean"
     seeds = report["seeds"]
     return (f"{policy['name']} ({policy['algo']}) on {report['family']} "
             f"{split_label(report)}{sep}{report['num_tasks']} tasks x {seeds} "

@@ -311,6 +311,7 @@ def test_evaluate_inner_steps_table_and_its_errors(trained, tmp_path, capsys):
                   "--inner-steps", "0,1,3", "--threads", "1", "--out", out]) == 0
     text = capsys.readouterr().out
     assert "inner steps" in text and "vs 0 steps (paired)" in text
+    assert "sampled actions in episode 1, then mean" in text  # the report says it explored
     reports = [json.loads((tmp_path / f"r-k{k}.json").read_text()) for k in (0, 1, 3)]
     assert (tmp_path / "r-inner-lr.png").stat().st_size > 1000
     first = [np.array([t["returns"] for t in r["tasks"]]) for r in reports]
