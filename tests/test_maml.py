@@ -198,8 +198,8 @@ def test_the_meta_gradient_through_the_inner_step_matches_its_closed_form():
 # -- training, checkpoints, deployment ----------------------------------------------------------
 FLAGS = ["--family", "point-goal", "--algo", "maml", "--meta-batch", "2",
          "--rollouts-per-task", "2", "--hidden-sizes", "8", "--outer-epochs", "2",
-         "--learning-rate", "0.01", "--eval-tasks", "2", "--threads", "1", "--device", "cpu",
-         "--no-progress"]
+         "--minibatches", "2", "--learning-rate", "0.01", "--eval-tasks", "2", "--threads", "1",
+         "--device", "cpu", "--no-progress"]
 ITERATION = 2 * 4 * 50  # pre + post episode of 4 simulations, point-goal's horizon 50
 
 

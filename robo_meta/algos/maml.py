@@ -64,7 +64,7 @@ class MAMLConfig(RunConfig):
 
     meta_batch: int = 20
     """Tasks per iteration (the meta-batch)."""
-    rollouts_per_task: int = 10
+    rollouts_per_task: int = 5
     """Simulations per task; each adapts on its own pre-update episode."""
     inner_steps: int = 1
     """Inner gradient steps per adaptation (on the same exploration episode)."""
@@ -73,7 +73,9 @@ class MAMLConfig(RunConfig):
     inner_lr_learned: bool = True
     """Meta-SGD: learn a step size per weight (--no-inner-lr-learned: one fixed scalar)."""
     outer_epochs: int = 5
-    """Adam steps of the outer objective per meta-batch (ProMP's inner-loop-free epochs)."""
+    """Passes of the outer objective over each meta-batch (ProMP: 5)."""
+    minibatches: int = 4
+    """Minibatches per pass, split by task (rows adapt independently, so a subset is exact)."""
     learning_rate: float = 1e-3
     """Adam learning rate of the outer loop (θ, α and the critic)."""
     clip_coef: float = 0.3
@@ -99,6 +101,7 @@ class MAMLConfig(RunConfig):
         check_range(self, "rollouts_per_task", 1, 1 << 14)
         check_range(self, "inner_steps", 0, 100)
         check_range(self, "outer_epochs", 1, 1000)
+        check_range(self, "minibatches", 1, 1 << 14)
         check_range(self, "inner_lr", 0.0, 1e3)
         for name in ("learning_rate", "clip_coef", "max_grad_norm"):
             check_range(self, name, 0.0, 1e6, low_open=True)
@@ -109,6 +112,9 @@ class MAMLConfig(RunConfig):
         if not isinstance(self.inner_lr_learned, bool):
             raise RoboMetaError(f"inner_lr_learned must be true or false, got "
                                 f"{self.inner_lr_learned!r}")
+        if self.minibatches > self.meta_batch:
+            raise RoboMetaError(f"minibatches ({self.minibatches}) must be at most meta_batch "
+                                f"({self.meta_batch}): they split the tasks")
         if self.meta_batch * self.rollouts_per_task > 1 << 16:
             raise RoboMetaError("meta_batch x rollouts_per_task must be at most 65536 "
                                 "simulations")
@@ -286,7 +292,8 @@ class MAML:
         return Episodes(buf_obs, buf_act, buf_logp, as_tensor(rewards), as_tensor(mask))
 
     def update(self, pre: Episodes, post: Episodes, pre_adv: torch.Tensor) -> dict[str, float]:
-        """``outer_epochs`` Adam steps on ProMP's objective plus the critic's regression."""
+        """``outer_epochs`` x ``minibatches`` Adam steps on ProMP's objective plus the
+        critic's regression; advantages and targets are computed once, on the whole batch."""
         cfg, module = self.config, self.module
         with torch.no_grad():
             scale = module.return_scale.float()
@@ -306,26 +313,38 @@ class MAML:
                                       0.9 * module.return_scale + 0.1 * observed)
             targets = torch.stack([pre_returns, post_returns]) / module.return_scale.float()
         totals: dict[str, float] = {}
+        updates = cfg.outer_epochs * cfg.minibatches
         for _ in range(cfg.outer_epochs):
-            policy_loss, ratio = outer_loss(module, pre, post, pre_adv, post_adv,
-                                            cfg.inner_steps, cfg.clip_coef)
-            v_pre, v_post = module.values(pre.obs)[..., 0], module.values(post.obs)[..., 1]
-            value_loss = 0.5 * (((v_pre - targets[0]).square() * pre.mask).sum()
-                                + ((v_post - targets[1]).square() * post.mask).sum()) / (
-                pre.mask.sum() + post.mask.sum())
-            self.optimizer.zero_grad(set_to_none=True)
-            (policy_loss + cfg.vf_coef * value_loss).backward()
-            grad_norm = nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"],
-                                                 cfg.max_grad_norm)
-            self.optimizer.step()
-            with torch.no_grad():
-                clipped = ((ratio - 1).abs() > cfg.clip_coef).float()
-                step = {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(),
-                        "loss/clip_fraction": float((clipped * post.mask).sum() / post.mask.sum()),
-                        "grad_norm": grad_norm.item()}
-            for key, val in step.items():
-                totals[key] = totals.get(key, 0.0) + val / cfg.outer_epochs
+            order = torch.randperm(tasks, generator=self.generator, device=self.device)
+            for chosen in order.chunk(cfg.minibatches):
+                rows = (chosen[:, None] * per + torch.arange(per, device=self.device)).flatten()
+                step = self._step(*(_rows(x, rows) for x in (pre, post)), pre_adv[rows],
+                                  post_adv[rows], targets[:, rows])
+                for key, val in step.items():
+                    totals[key] = totals.get(key, 0.0) + val / updates
         return totals
+
+    def _step(self, pre: Episodes, post: Episodes, pre_adv: torch.Tensor,
+              post_adv: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """One Adam step on the rows of a minibatch."""
+        cfg, module = self.config, self.module
+        policy_loss, ratio = outer_loss(module, pre, post, pre_adv, post_adv,
+                                        cfg.inner_steps, cfg.clip_coef)
+        v_pre, v_post = module.values(pre.obs)[..., 0], module.values(post.obs)[..., 1]
+        value_loss = 0.5 * (((v_pre - targets[0]).square() * pre.mask).sum()
+                            + ((v_post - targets[1]).square() * post.mask).sum()) / (
+            pre.mask.sum() + post.mask.sum())
+        self.optimizer.zero_grad(set_to_none=True)
+        (policy_loss + cfg.vf_coef * value_loss).backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"],
+                                             cfg.max_grad_norm)
+        self.optimizer.step()
+        with torch.no_grad():
+            clipped = ((ratio - 1).abs() > cfg.clip_coef).float()
+            step = {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(),
+                    "loss/clip_fraction": float((clipped * post.mask).sum() / post.mask.sum()),
+                    "grad_norm": grad_norm.item()}
+        return step
 
     # -- state and deployment ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -365,6 +384,10 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def _rows(episodes: Episodes, rows: torch.Tensor) -> Episodes:
+    return Episodes(*(x[rows] for x in episodes))
 
 
 def _episode_return(episodes: Episodes) -> float:
