@@ -334,3 +334,15 @@ def test_evaluate_inner_steps_table_and_its_errors(trained, tmp_path, capsys):
                   "0,1", "--out", tmp_path / "z.json"]) == 2
     assert "needs a maml policy" in capsys.readouterr().err
     assert not (tmp_path / "x-k0.json").exists() and not (tmp_path / "z-k0.json").exists()
+
+
+def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
+    for argv, message in [
+        (["--inner-steps", "-1"], "inner_steps must be in [0, 100], got -1"),
+        (["--minibatches", "3"], "minibatches (3) must be at most meta_batch (2)"),
+        (["--inner-lr", "-0.1"], "inner_lr must be in [0, 1000]"),
+    ]:
+        out = tmp_path / "run"
+        assert _main(["train", *FLAGS, *argv, "--total-steps", ITERATION, "--out", out]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()
