@@ -265,8 +265,16 @@ def _connect(address: str) -> bool:
     return True
 
 
-def _check_resources(workers: int, worker_threads: int) -> None:
-    cpus = ray.cluster_resources().get("CPU", 0)
-    if workers * worker_threads > cpus:
+def _check_resources(workers: int, worker_threads: int, wait_s: float = 15.0) -> None:
+    """Enough free CPUs for every worker (else its actor would wait for one forever); CPUs
+    of actors just ended come back within a second or so, so wait up to ``wait_s`` for them."""
+    deadline = time.monotonic() + wait_s
+    free = ray.available_resources().get("CPU", 0)
+    while workers * worker_threads > free and time.monotonic() < deadline:
+        time.sleep(0.2)
+        free = ray.available_resources().get("CPU", 0)
+    if workers * worker_threads > free:
+        total = ray.cluster_resources().get("CPU", 0)
         raise RoboMetaError(f"--workers {workers} x --worker-threads {worker_threads} needs "
-                            f"{workers * worker_threads} CPUs; the Ray cluster has {cpus:g}")
+                            f"{workers * worker_threads} CPUs; the Ray cluster has {free:g} "
+                            f"free of {total:g}")

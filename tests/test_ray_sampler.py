@@ -21,6 +21,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from robo_meta import load_policy  # noqa: E402
 from robo_meta.cli.main import main  # noqa: E402
 from robo_meta.envs import get_family  # noqa: E402
+from robo_meta.envs.errors import RoboMetaError  # noqa: E402
 from robo_meta.evaluation import run_trials  # noqa: E402
 from robo_meta.ray_sampler import (  # noqa: E402
     RaySampler,
@@ -207,8 +208,12 @@ def test_a_worker_lost_for_good_stops_the_run_after_a_checkpoint_and_resume_take
         patch.setattr(RaySampler, "_submitted", kill_worker_0_for_good_in_iteration_3)
         assert _main(["train", *_tiny("dr", 300, 2, cluster.address), "--checkpoint-every",
                       "60", "--out", run_dir]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Ray worker 0 died and could not be restarted" in err[0], err
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("robo-meta")]  # not Ray's logs
+    assert len(ours) == 1 and "Traceback" not in err, err
+    assert ours[0].startswith("robo-meta train: error: Ray worker 0 died and could not be "
+                              "restarted (ActorDiedError); the run stops after writing its "
+                              "checkpoint"), ours
     assert json.loads((run_dir / "meta.json").read_text())["steps"] == 120
     assert [int(r["step"]) for r in _rows(run_dir)] == [60, 120]
 
@@ -216,3 +221,12 @@ def test_a_worker_lost_for_good_stops_the_run_after_a_checkpoint_and_resume_take
     assert _main(["train", "--resume", run_dir, "--workers", "1", "--no-progress"]) == 0
     assert [int(r["step"]) for r in _rows(run_dir)] == [60, 120, 180, 240, 300]
     assert json.loads((run_dir / "config.json").read_text())["train"]["workers"] == 1
+
+
+def test_more_workers_than_free_cpus_is_one_clear_error(cluster):
+    # 2 CPUs in the cluster: a third actor would wait for a CPU forever
+    family = get_family(FAMILY)
+    for workers, threads in ((3, 1), (2, 2)):
+        with pytest.raises(RoboMetaError, match=f"needs {workers * threads} CPUs; the Ray "
+                                                "cluster has"):
+            RaySampler(family, 6, 1, False, CPU, "unused", workers, threads)
