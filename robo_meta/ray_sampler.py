@@ -11,7 +11,8 @@ How an iteration travels:
 - ``num_envs`` is the total: worker ``w`` owns ``sizes[w]`` simulations (``num_envs`` split
   as evenly as possible, the first workers one more) in its own ``make_vec`` batch with
   ``worker_threads`` threads, and a CPU copy of the policy, in a ``RolloutWorker`` actor that
-  reserves ``worker_threads`` CPUs of its node.
+  reserves ``worker_threads`` CPUs of its node. The family travels as its parsed spec (a
+  user ``.toml`` needs no file on the workers).
 - The policy module goes to the object store once (at ``reset``); its weights (a state dict
   of numpy arrays, normalizer included) once per iteration with ``ray.put``, one object that
   every worker reads, so every rollout of an iteration uses the same weights (on-policy).

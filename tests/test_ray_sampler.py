@@ -104,6 +104,22 @@ def test_one_worker_rollouts_equal_the_in_process_samplers_bit_for_bit(cluster, 
         remote.close()
 
 
+def test_a_one_worker_run_trains_the_in_process_runs_weights_bit_for_bit(cluster, tmp_path):
+    flags = _tiny("rl2", 120, 1, cluster.address)
+    in_process = flags[:flags.index("--ray")]
+    assert _main(["train", *flags, "--out", tmp_path / "ray"]) == 0
+    assert _main(["train", *in_process, "--out", tmp_path / "one"]) == 0
+    ray_state, one_state = (torch.load(tmp_path / run / "state.pt", weights_only=True)
+                            for run in ("ray", "one"))
+    policy = ray_state["modules"]["policy"]
+    assert policy.keys() == one_state["modules"]["policy"].keys()
+    for name, value in policy.items():
+        assert torch.equal(value, one_state["modules"]["policy"][name]), name
+    assert torch.equal(ray_state["algorithm"]["generator"], one_state["algorithm"]["generator"])
+    losses = [[row["loss/policy"] for row in _rows(tmp_path / run)] for run in ("ray", "one")]
+    assert losses[0] == losses[1] and len(losses[0]) == 2
+
+
 def test_two_workers_rollouts_are_two_in_process_samplers_side_by_side(cluster):
     # 7 simulations = 4 + 3: worker 1 resets with seed 5 + 4 (simulation i is seeded 5 + i,
     # as in one process) and samples with its own generator; rl2's state goes on across
