@@ -59,6 +59,7 @@ from robo_meta.sampler import Sampler, StepInputs, Trajectories
 MAX_RESTARTS = 20  # restarts of one worker over a run
 MAX_TASK_RETRIES = 3  # tries of one worker's rollout after its actor died
 WORKER_TIMEOUT_S = 600.0  # no answer from a worker in this long: the run stops
+FREE_CPU_WAIT_S = 15.0  # at start, how long to wait for the CPUs the workers need
 RESEED_STRIDE = 7919  # PPO's reset seed: seed + 7919 x (steps per simulation so far)
 
 # Trajectories fields over (T, n, ...): concatenated along axis 1; the rest along axis 0.
@@ -245,8 +246,9 @@ class RaySampler:
 
     def close(self) -> None:
         """End the workers (and Ray, if this sampler started it)."""
-        for worker in getattr(self, "workers", []):
-            ray.kill(worker, no_restart=True)
+        if ray.is_initialized():
+            for worker in getattr(self, "workers", []):
+                ray.kill(worker, no_restart=True)
         self.workers = []
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
@@ -266,10 +268,10 @@ def _connect(address: str) -> bool:
     return True
 
 
-def _check_resources(workers: int, worker_threads: int, wait_s: float = 15.0) -> None:
+def _check_resources(workers: int, worker_threads: int) -> None:
     """Enough free CPUs for every worker (else its actor would wait for one forever); CPUs
-    of actors just ended come back within a second or so, so wait up to ``wait_s`` for them."""
-    deadline = time.monotonic() + wait_s
+    of actors just ended come back within a second or so: wait ``FREE_CPU_WAIT_S`` for them."""
+    deadline = time.monotonic() + FREE_CPU_WAIT_S
     free = ray.available_resources().get("CPU", 0)
     while workers * worker_threads > free and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -239,8 +239,9 @@ def test_a_worker_lost_for_good_stops_the_run_after_a_checkpoint_and_resume_take
     assert json.loads((run_dir / "config.json").read_text())["train"]["workers"] == 1
 
 
-def test_more_workers_than_free_cpus_is_one_clear_error(cluster):
+def test_more_workers_than_free_cpus_is_one_clear_error(cluster, monkeypatch):
     # 2 CPUs in the cluster: a third actor would wait for a CPU forever
+    monkeypatch.setattr("robo_meta.ray_sampler.FREE_CPU_WAIT_S", 1.0)
     family = get_family(FAMILY)
     for workers, threads in ((3, 1), (2, 2)):
         with pytest.raises(RoboMetaError, match=f"needs {workers * threads} CPUs; the Ray "
