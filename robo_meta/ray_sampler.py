@@ -132,11 +132,11 @@ class RolloutWorker:
             self.sampler.reset(self.policy, reset_seed)
         generator = torch.Generator()
         generator.set_state(generator_state)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         traj = self.sampler.collect(self.policy, steps, generator)
-        collect_s = time.perf_counter() - start
+        collect_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu
         return {"rollout": to_arrays(traj), "generator": generator.get_state(),
-                "restarted": restarted, "collect_s": collect_s}
+                "restarted": restarted, "collect_s": collect_s, "cpu_s": cpu_s}
 
     def close(self) -> None:
         self.sampler.close()
@@ -213,7 +213,9 @@ class RaySampler:
         traj = from_arrays([r["rollout"] for r in results], self.device)
         wall = time.perf_counter() - start
         slowest = max(r["collect_s"] for r in results)
+        # workers_cpu_s / worker_collect_s: the cores the workers got (W on W free cores)
         self.last = {"wall_s": wall, "worker_collect_s": slowest, "overhead_s": wall - slowest,
+                     "workers_cpu_s": sum(r["cpu_s"] for r in results),
                      "weights_bytes": sum(v.nbytes for v in weights.values()),
                      "rollout_bytes": sum(a.nbytes for r in results
                                           for a in r["rollout"].values())}

@@ -14,8 +14,10 @@ alternating so that the shared machine's load falls on all of them alike:
 N is ``--envs-per-worker`` (256), so each Ray worker always steps N simulations x
 ``--rollout-steps`` (64). Per Ray iteration it also reports the overhead: the collect's wall
 time on the learner minus the slowest worker's own stepping time (weights put, tasks sent,
-rollouts fetched and joined, worker-side weight loading), and the bytes that travel (weights
-out, once per iteration, read by every worker; rollouts back, summed over workers).
+rollouts fetched and joined, worker-side weight loading), the bytes that travel (weights
+out, once per iteration, read by every worker; rollouts back, summed over workers), and the
+cores the workers got: their summed CPU time over the slowest one's wall time while stepping
+(2.0 for 2 workers on 2 free cores; less on a shared machine).
 
 Throughput is reported twice: whole iterations (what training gets) and collection only
 (the part Ray spreads; the update runs on the learner and grows with the workers' samples).
@@ -52,7 +54,7 @@ def measure_one(family: str, algo: str, num_envs: int, rollout_steps: int, threa
     trainer = _trainer(family, algo, num_envs, rollout_steps, threads, workers, seed_)
     try:
         trainer.iteration()  # warm-up: actors' first weights, the normalizer's first update
-        per_iteration, collect, update, overhead = [], [], [], []
+        per_iteration, collect, update, overhead, cores = [], [], [], [], []
         weights_bytes = rollout_bytes = 0
         for _ in range(iterations):
             start = time.perf_counter()
@@ -63,6 +65,7 @@ def measure_one(family: str, algo: str, num_envs: int, rollout_steps: int, threa
             last = getattr(trainer.sampler, "last", None)
             if last:
                 overhead.append(last["overhead_s"])
+                cores.append(last["workers_cpu_s"] / last["worker_collect_s"])
                 weights_bytes, rollout_bytes = last["weights_bytes"], last["rollout_bytes"]
     finally:
         trainer.close()
@@ -72,6 +75,7 @@ def measure_one(family: str, algo: str, num_envs: int, rollout_steps: int, threa
             "iteration_s": statistics.median(per_iteration),
             "collect_s": statistics.median(collect), "update_s": statistics.median(update),
             "overhead_s": statistics.median(overhead) if overhead else None,
+            "worker_cores": statistics.median(cores) if cores else None,
             "weights_bytes": weights_bytes, "rollout_bytes": rollout_bytes}
 
 
@@ -151,18 +155,20 @@ def format_table(result: dict) -> str:
         f"{result['torch_threads']}; load average after "
         f"{' '.join(f'{x:.1f}' for x in result['load'])}",
         "| trainer | env steps/s | collection env steps/s | iteration ms | collect ms | "
-        "update ms | Ray overhead ms (% of iteration) | weights bytes | rollout bytes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "update ms | Ray overhead ms (% of iteration) | cores the workers got | weights bytes |"
+        " rollout bytes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in result["trainers"].items():
         overhead = ("" if r["overhead_s"] is None else
                     f"{r['overhead_s'] * 1e3:.1f} ({r['overhead_s'] / r['iteration_s']:.1%})")
         sent = "" if r["overhead_s"] is None else f"{r['weights_bytes']:,}"
+        got = "" if r["worker_cores"] is None else f"{r['worker_cores']:.2f}"
         returned = "" if r["overhead_s"] is None else f"{r['rollout_bytes']:,}"
         lines.append(f"| {name} | {r['steps_per_s']:,.0f} | {r['collect_steps_per_s']:,.0f} | "
                      f"{r['iteration_s'] * 1e3:.0f} | "
                      f"{r['collect_s'] * 1e3:.0f} | {r['update_s'] * 1e3:.0f} | {overhead} | "
-                     f"{sent} | {returned} |")
+                     f"{got} | {sent} | {returned} |")
     shown = " / ".join(f"{x:.2f}" for x in result["two_over_one"])
     collected = " / ".join(f"{x:.2f}" for x in result["collect_two_over_one"])
     lines += ["", f"ray 2 workers / ray 1 worker, per round: {shown} (collection only: "
