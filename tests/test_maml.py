@@ -346,3 +346,31 @@ def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
         assert _main(["train", *FLAGS, *argv, "--total-steps", ITERATION, "--out", out]) == 2
         assert message in capsys.readouterr().err
         assert not out.exists()
+
+
+def test_evaluate_other_family_scores_a_policy_under_another_protocol(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import evaluate_other_family
+    finally:
+        sys.path.pop(0)
+    run_dir = tmp_path / "h100"
+    flags = [f if f != "point-goal" else "cheetah-vel-h100" for f in FLAGS]
+    assert _main(["train", *flags, "--rollouts-per-task", "1", "--total-steps", 400,
+                  "--out", run_dir]) == 0
+    out = tmp_path / "on-cheetah-vel.json"
+    assert evaluate_other_family.main(["--policy", str(run_dir), "--family", "cheetah-vel",
+                                       "--split", "val", "--episodes", "2",
+                                       "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["family"] == "cheetah-vel" and report["policy"]["family"] == "cheetah-vel-h100"
+    assert {len(t["lengths"][0]) for t in report["tasks"]} == {2}
+    assert {t["lengths"][0][1] for t in report["tasks"]} == {200}  # cheetah-vel's horizon
+    bad = tmp_path / "bad.json"
+    assert evaluate_other_family.main(["--policy", str(run_dir), "--family", "point-goal",
+                                       "--out", str(bad)]) == 2
+    assert "expects 17 observations; family point-goal gives 4" in capsys.readouterr().err
+    assert not bad.exists()
