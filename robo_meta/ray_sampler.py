@@ -164,7 +164,8 @@ class RaySampler:
                 max_task_retries=MAX_TASK_RETRIES)
             self.workers = [actor.remote(family.spec, size, episodes_per_trial, with_features,
                                          worker_threads) for size in self.sizes]
-            self.obs_dim, self.act_dim = self._gather([w.dims.remote() for w in self.workers])[0]
+            dims = self._gather([w.dims.remote() for w in self.workers], starting=True)
+            self.obs_dim, self.act_dim = dims[0]
         except BaseException:
             self.close()
             raise
@@ -224,14 +225,16 @@ class RaySampler:
     def _submitted(self, tasks: list) -> None:
         """Called once an iteration's tasks are out (a seam for fault-injection tests)."""
 
-    def _gather(self, tasks: list) -> list:
+    def _gather(self, tasks: list, starting: bool = False) -> list:
         """The tasks' results, in worker order; a worker lost for good is one
         ``RoboMetaError`` line (the Runner then writes its checkpoint as it stops)."""
         deadline = time.monotonic() + WORKER_TIMEOUT_S
         results = []
+        stop = ("; the run stops after writing its checkpoint: --resume it, with fewer "
+                "--workers if machines are gone")
+        if starting:
+            stop = " while starting (is robo-meta installed on every node?)"
         for w, task in enumerate(tasks):
-            stop = ("; the run stops after writing its checkpoint: --resume it, with fewer "
-                    "--workers if machines are gone")
             try:
                 results.append(ray.get(task, timeout=max(deadline - time.monotonic(), 0.0)))
             except ray.exceptions.GetTimeoutError:
