@@ -70,7 +70,7 @@ class RMAConfig(PPOConfig):
     """Channels of the adaptation module's embedding and convolutions (RMA: 32)."""
     adapter_lr: float = 1e-3
     """Adam learning rate of the adaptation module."""
-    adapter_epochs: int = 4
+    adapter_epochs: int = 2
     """Regression epochs over each phase-2 rollout (in --minibatches minibatches)."""
     teacher: str | None = None
     """A finished rma run directory of the same family: reuse its teacher, run phase 2 only."""
