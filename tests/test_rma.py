@@ -320,3 +320,21 @@ def test_plug_in_example_shows_evaluate_policy_adapting_like_the_loop(run_dir, c
     loop = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("episode")]
     sb3 = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("evaluate_policy")]
     assert len(loop) == 3 and sb3 == loop
+
+
+def test_phase_2_resumes_with_the_adapters_optimizer_and_the_teacher_unchanged(run_dir,
+                                                                               tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    before = torch.load(copy / "state.pt", weights_only=True)
+    assert _main(["train", "--resume", copy, "--adapt-steps", 192, "--no-progress"]) == 0
+    after = torch.load(copy / "state.pt", weights_only=True)
+    assert after["runner"]["step"] == 64 + 192 and after["algorithm"]["adapt_steps"] == 192
+    assert int(after["modules"]["adapter"]["trained_steps"]) == 192
+    assert all(torch.equal(v, before["modules"]["teacher"][k])
+               for k, v in after["modules"]["teacher"].items())
+    # Adam went on counting from the first run's 2 rollouts x 1 epoch x 2 minibatches
+    adam_steps = {int(s["step"]) for s in after["algorithm"]["optimizer"]["state"].values()}
+    assert adam_steps == {(2 + 1) * 1 * 2}
