@@ -192,9 +192,10 @@ def measured_gap(family: str, split: str = "test",
     if reason is not None:
         raise RoboMetaError(f"shipped reports {names[0]} and {names[1]} are not paired: {reason}")
     diff = paired_difference(oracle, dr)
-    return {"mean": diff["mean"][0], "ci95": diff["ci95"][0],
-            "significant": diff["excludes_zero"][0] and diff["mean"][0] > 0,
-            "tasks": oracle["num_tasks"], "seeds": oracle["seeds"]}
+    mean, excludes_zero = diff["mean"][0], diff["excludes_zero"][0]
+    verdict = "not significant" if not excludes_zero else "valid" if mean > 0 else "oracle below dr"
+    return {"mean": mean, "ci95": diff["ci95"][0], "significant": excludes_zero and mean > 0,
+            "verdict": verdict, "tasks": oracle["num_tasks"], "seeds": oracle["seeds"]}
 
 
 def describe_all() -> list[dict[str, Any]]:

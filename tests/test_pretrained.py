@@ -130,6 +130,18 @@ def test_measured_gap_is_the_paired_oracle_minus_dr_difference(tmp_path):
     half = 4.302652729911275 * diffs.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 df)
     assert gap["mean"] == pytest.approx(3.0) and gap["ci95"] == pytest.approx(half)
     assert gap["significant"] is False  # 3.0 - 6.57 < 0: inside the noise
+    assert gap["verdict"] == "not significant"
+
+
+def test_measured_gap_says_when_the_oracle_is_significantly_below_dr(tmp_path):
+    # per task: oracle 10, 20, 30; dr 12, 22, 33 -> differences -2, -2, -3: -2.33 ± 1.43
+    _stored_report(tmp_path, "fam-oracle", [(10, 10), (20, 20), (30, 30)])
+    _stored_report(tmp_path, "fam-dr", [(12, 12), (22, 22), (33, 33)])
+    gap = pretrained.measured_gap("fam", root=tmp_path)
+    diffs = np.array([-2.0, -2.0, -3.0])
+    assert gap["mean"] == pytest.approx(diffs.mean())
+    assert gap["ci95"] == pytest.approx(4.302652729911275 * diffs.std(ddof=1) / np.sqrt(3))
+    assert (gap["significant"], gap["verdict"]) == (False, "oracle below dr")
     assert pretrained.measured_gap("other", root=tmp_path) is None  # not shipped
 
 

@@ -47,5 +47,4 @@ def _gap(family: str) -> str:
     gap = measured_gap(family)
     if gap is None:
         return "not measured"
-    verdict = "valid" if gap["significant"] else "not significant"
-    return f"{gap['mean']:+.1f} ± {gap['ci95']:.1f} ({verdict})"
+    return f"{gap['mean']:+.1f} ± {gap['ci95']:.1f} ({gap['verdict']})"
