@@ -28,6 +28,7 @@ from robo_meta.evaluation import run_trials
 from robo_meta.report import (
     build_report,
     load_report,
+    normalized_score,
     paired_difference,
     report_json,
     summary_table,
@@ -196,6 +197,60 @@ def measured_gap(family: str, split: str = "test",
     verdict = "not significant" if not excludes_zero else "valid" if mean > 0 else "oracle below dr"
     return {"mean": mean, "ci95": diff["ci95"][0], "significant": excludes_zero and mean > 0,
             "verdict": verdict, "tasks": oracle["num_tasks"], "seeds": oracle["seeds"]}
+
+
+def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, Any]]:
+    """The benchmark matrix of the shipped policies on ``split``, from their stored reports.
+
+    One row per shipped policy with a ``split`` report: family, algo, env steps, training wall
+    time, mean return ± 95 % CI by episode, and, where the family's ``dr`` and ``oracle`` are
+    shipped, the normalized score (bootstrap interval) and the paired difference to ``dr`` by
+    episode. Rows are ordered by family, then dr, oracle, rl2 and the rest by name.
+    """
+    order = {"dr": 0, "oracle": 1, "rl2": 2}
+    rows = []
+    names = sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file()) \
+        if root.is_dir() else []
+    for name in names:
+        report = shipped_report(name, split, root)
+        if report is None:
+            continue
+        meta = io.read_json(root / name / "meta.json", "checkpoint meta")
+        family, algo = meta["family"], meta["algo"]
+        dr, oracle = (shipped_report(f"{family}-{a}", split, root)
+                      if (root / f"{family}-{a}").is_dir() else None for a in ("dr", "oracle"))
+        row = {"name": name, "family": family, "algo": algo, "steps": meta["steps"],
+               "wall_time_s": meta.get("wall_time_s"),
+               "device": meta.get("device_name", meta.get("device", "")),
+               "mean": report["summary"]["mean_return"], "ci95": report["summary"]["ci95_return"],
+               "normalized": None, "minus_dr": None}
+        if dr is not None and oracle is not None and unpaired_reason(report, dr) is None \
+                and unpaired_reason(report, oracle) is None:
+            row["normalized"] = normalized_score(report, dr, oracle)
+            if algo != "dr":
+                row["minus_dr"] = paired_difference(report, dr)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["family"], order.get(r["algo"], 3), r["name"]))
+
+
+def matrix_markdown(rows: list[dict[str, Any]]) -> str:
+    """``matrix`` rows as one markdown table (episodes 1 / 2 / 3 in each cell)."""
+    lines = ["| family | policy | env steps | wall time | return ± 95 % CI, ep 1 / 2 / 3 "
+             "| normalized score [95 % CI] | A - dr, paired (* excludes 0) | trained on |",
+             "|---|---|---:|---:|---|---|---|---|"]
+    for r in rows:
+        ret = " / ".join(f"{m:.1f} ± {c:.1f}" for m, c in zip(r["mean"], r["ci95"], strict=True))
+        ns, d = r["normalized"], r["minus_dr"]
+        score = "" if ns is None or r["algo"] in ("dr", "oracle") else " / ".join(
+            f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
+            for v, lo, hi in zip(ns["score"], ns["low"], ns["high"], strict=True))
+        diff = "" if d is None else " / ".join(
+            f"{m:+.1f} ± {c:.1f}{'*' if e else ''}"
+            for m, c, e in zip(d["mean"], d["ci95"], d["excludes_zero"], strict=True))
+        wall = "" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f} s"
+        lines.append(f"| {r['family']} | {r['algo']} | {r['steps'] / 1e6:.1f} M | {wall} "
+                     f"| {ret} | {score} | {diff} | {r['device']} |")
+    return "\n".join(lines)
 
 
 def describe_all() -> list[dict[str, Any]]:

@@ -161,3 +161,25 @@ def test_shipped_reports_match_their_cards():
             assert report is not None, (name, split)
             assert report["summary"]["mean_return"] == stored["mean_return"], (name, split)
             assert report["policy"]["source"] == f"pretrained:{name}"
+
+
+def test_matrix_rows_hold_the_normalized_score_and_paired_difference(tmp_path):
+    # per task (seeds averaged): dr 10, 15, 30; oracle 20, 25, 40; rl2 15, 20, 35
+    for algo, returns in (("dr", [(9, 11), (15, 15), (30, 30)]),
+                          ("oracle", [(20, 20), (24, 26), (40, 40)]),
+                          ("rl2", [(15, 15), (20, 20), (34, 36)])):
+        _stored_report(tmp_path, f"fam-{algo}", returns)
+        (tmp_path / f"fam-{algo}" / "meta.json").write_text(json.dumps(
+            {"family": "fam", "algo": algo, "steps": 2_000_000, "wall_time_s": 12.0,
+             "device_name": "cpu"}))
+    rows = pretrained.matrix("test", root=tmp_path)
+    assert [r["algo"] for r in rows] == ["dr", "oracle", "rl2"]
+    rl2 = rows[2]
+    assert rl2["normalized"]["score"] == pytest.approx([0.5, 0.5])  # (23.3 - 18.3) / 10
+    assert rl2["minus_dr"]["mean"] == pytest.approx([5.0, 5.0])
+    assert rl2["minus_dr"]["ci95"] == pytest.approx([0.0, 0.0])
+    assert rows[0]["minus_dr"] is None and rows[1]["minus_dr"]["mean"] == pytest.approx([10, 10])
+    text = pretrained.matrix_markdown(rows)
+    assert text.splitlines()[-1] == (  # returns from the report's summary (zeros here)
+        "| fam | rl2 | 2.0 M | 12 s | 0.0 ± 0.0 / 0.0 ± 0.0 | 0.50 [0.50, 0.50] / "
+        "0.50 [0.50, 0.50] | +5.0 ± 0.0* / +5.0 ± 0.0* | cpu |")

@@ -15,9 +15,11 @@ def add_parser(subparsers) -> None:
                     "--policy pretrained:NAME). 'export RUN NAME --command CMD' copies a "
                     "training run into policies/pretrained/NAME and writes its card with the "
                     "test/ood evaluation tables. 'refresh NAME' re-evaluates a shipped policy "
-                    "on its family's current test/ood splits and rewrites its card's tables.",
+                    "on its family's current test/ood splits and rewrites its card's tables. "
+                    "'matrix [--split S]' prints the benchmark matrix of the shipped policies "
+                    "(markdown), from their stored reports.",
     )
-    parser.add_argument("action", nargs="?", choices=["list", "export", "refresh"],
+    parser.add_argument("action", nargs="?", choices=["list", "export", "refresh", "matrix"],
                         default="list")
     parser.add_argument("run_dir", nargs="?", type=Path,
                         help="export: the training run; refresh: the pretrained name")
@@ -27,6 +29,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seeds", type=positive_int(MAX_SEEDS), default=1,
                         help="export: seeds per task (default 1)")
     parser.add_argument("--notes", default="", help="export: a paragraph for the card")
+    parser.add_argument("--split", default="test", choices=["test", "ood"],
+                        help="matrix: the held-out split (default test)")
     parser.set_defaults(run=run)
 
 
@@ -49,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
         target = pretrained.refresh(str(args.run_dir))
         print((target / "card.md").read_text())
         print(f"refreshed {target}")
+        return 0
+    if args.action == "matrix":
+        if args.run_dir is not None:
+            raise RoboMetaError("usage: robo-meta policies matrix [--split test|ood]")
+        print(pretrained.matrix_markdown(pretrained.matrix(args.split)))
         return 0
     rows = pretrained.describe_all()
     if not rows:
