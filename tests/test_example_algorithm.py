@@ -10,23 +10,16 @@ import example_algorithm  # noqa: F401  (registers "reinforce")
 import numpy as np
 import pytest
 import torch
+from cli_helpers import exit_status as _main
 
 import robo_meta
 from robo_meta.algos import AlgorithmSpec, algorithm_names, get_algorithm, register
-from robo_meta.cli.main import main
 from robo_meta.envs import RoboMetaError, get_family
 from robo_meta.evaluation import run_trials
 
 FLAGS = ["--family", "point-goal", "--algo", "reinforce", "--num-envs", "8",
          "--rollout-steps", "16", "--eval-tasks", "2", "--threads", "1", "--device", "cpu",
          "--no-progress"]
-
-
-def _main(argv) -> int:
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
 
 
 def test_a_registered_algorithm_is_listed_and_documents_its_own_flags(capsys):

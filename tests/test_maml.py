@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from cli_helpers import exit_status as _main
 
 import robo_meta
 from robo_meta.algos.maml import (
@@ -22,20 +23,12 @@ from robo_meta.algos.maml import (
     normalize,
     outer_loss,
 )
-from robo_meta.cli.main import main
 from robo_meta.envs import get_family
 from robo_meta.evaluation import run_trials
 from robo_meta.policies.maml import MetaSGDActorCritic, stacked
 from robo_meta.ppo import gaussian_logprob
 
 NORM = math.sqrt(1.0 + 1e-8)  # the fresh RunningNormalizer divides by sqrt(var + eps)
-
-
-def _main(argv) -> int:
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
 
 
 def _linear_policy(obs_dim=2, act_dim=1, log_std=-0.6931471805599453) -> MetaSGDActorCritic:

@@ -9,18 +9,11 @@ import subprocess
 import sys
 import textwrap
 
-from robo_meta.cli.main import main
+from cli_helpers import exit_status as _main
 
 TINY = ["--family", "point-goal", "--algo", "dr", "--num-envs", "4", "--rollout-steps", "8",
         "--epochs", "1", "--minibatches", "1", "--eval-tasks", "1", "--threads", "1",
         "--device", "cpu", "--no-progress", "--total-steps", "32"]
-
-
-def _main(argv: list) -> int:
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
 
 
 def test_ray_missing_is_one_line_naming_the_extra_and_exit_2(tmp_path, monkeypatch, capsys):

@@ -16,10 +16,10 @@ import torch
 
 ray = pytest.importorskip("ray")
 
+from cli_helpers import exit_status as _main  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from robo_meta import load_policy  # noqa: E402
-from robo_meta.cli.main import main  # noqa: E402
 from robo_meta.envs import get_family  # noqa: E402
 from robo_meta.envs.errors import RoboMetaError  # noqa: E402
 from robo_meta.evaluation import run_trials  # noqa: E402
@@ -53,13 +53,6 @@ def _tiny(algo: str, total_steps: int, workers: int, address: str) -> list[str]:
             "--gru-hidden", "8", "--episodes-per-trial", "2", "--eval-tasks", "2",
             "--threads", "1", "--device", "cpu", "--no-progress", "--total-steps",
             str(total_steps), "--ray", address, "--workers", str(workers)]
-
-
-def _main(argv: list) -> int:
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
 
 
 def _rows(run_dir) -> list[dict]:

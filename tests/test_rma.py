@@ -10,10 +10,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from cli_helpers import exit_status as _main
 
 from robo_meta.adaptive import load_policy
 from robo_meta.algos.rma import RMA, IdentificationTracker, RMAConfig, RMAPolicy
-from robo_meta.cli.main import main
 from robo_meta.envs import RoboMetaError, get_family, make, make_vec
 from robo_meta.evaluation import run_trials
 from robo_meta.policies import AdaptationModule, RMATeacher
@@ -27,13 +27,6 @@ TINY = ["--family", FAMILY, "--algo", "rma", "--num-envs", "4", "--rollout-steps
         "--latent-dim", "3", "--hidden-sizes", "16", "--encoder-sizes", "8",
         "--adapter-channels", "4", "--eval-tasks", "1", "--threads", "1", "--device", "cpu",
         "--no-progress"]
-
-
-def _main(argv: list) -> int:
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
 
 
 def fresh_policy(history: int = 5, seed: int = 0) -> RMAPolicy:

@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from cli_helpers import exit_status as _main
 
 from robo_meta.cli.main import main
 
@@ -18,14 +19,6 @@ TINY = ["--family", "point-goal", "--algo", "dr", "--num-envs", "8", "--rollout-
         "--epochs", "2", "--minibatches", "2", "--eval-tasks", "1", "--threads", "1",
         "--device", "cpu", "--seed", "0", "--no-progress"]
 UPDATES_PER_ROLLOUT = 2 * 2  # epochs x minibatches
-
-
-def _main(argv: list[str]) -> int:
-    """Exit status of ``robo-meta ARGV``, whether main returns it or argparse exits."""
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
 
 
 def _steps_logged(run_dir) -> list[int]:
