@@ -184,8 +184,6 @@ def measured_gap(family: str, split: str = "test",
     policy or report is not shipped.
     """
     names = (f"{family}-oracle", f"{family}-dr")
-    if not all((root / n).is_dir() for n in names):
-        return None
     oracle, dr = (shipped_report(n, split, root) for n in names)
     if oracle is None or dr is None:
         return None
@@ -211,14 +209,13 @@ def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, A
     rows = []
     names = sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file()) \
         if root.is_dir() else []
-    for name in names:
-        report = shipped_report(name, split, root)
+    reports = {name: shipped_report(name, split, root) for name in names}  # each read once
+    for name, report in reports.items():
         if report is None:
             continue
         meta = io.read_json(root / name / "meta.json", "checkpoint meta")
         family, algo = meta["family"], meta["algo"]
-        dr, oracle = (shipped_report(f"{family}-{a}", split, root)
-                      if (root / f"{family}-{a}").is_dir() else None for a in ("dr", "oracle"))
+        dr, oracle = (reports.get(f"{family}-{a}") for a in ("dr", "oracle"))
         row = {"name": name, "family": family, "algo": algo, "steps": meta["steps"],
                "wall_time_s": meta.get("wall_time_s"),
                "device": meta.get("device_name", meta.get("device", "")),
