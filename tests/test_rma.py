@@ -331,3 +331,47 @@ def test_phase_2_resumes_with_the_adapters_optimizer_and_the_teacher_unchanged(r
     # Adam went on counting from the first run's 2 rollouts x 1 epoch x 2 minibatches
     adam_steps = {int(s["step"]) for s in after["algorithm"]["optimizer"]["state"].values()}
     assert adam_steps == {(2 + 1) * 1 * 2}
+
+
+# -- phase 1 is the oracle with a feature encoder ---------------------------------------------
+def test_phase_1_trains_bitwise_the_oracle_with_latent_dim(tmp_path):
+    """`--algo oracle --latent-dim N` is rma's teacher: same network, same PPO, same bits."""
+    from robo_meta.algos.ppo import PPO
+
+    rma = RMA(_tiny_config(total_steps=128), get_family(FAMILY), CPU)
+    oracle = PPO(rma.config.teacher_config(), get_family(FAMILY), CPU)
+    assert rma.config.teacher_config().algo == "oracle"
+    try:
+        for _ in range(2):
+            rma.iteration()
+            oracle.iteration()
+        assert isinstance(oracle.policy, RMATeacher)
+        ours, theirs = oracle.policy.state_dict(), rma.teacher.state_dict()
+        assert ours.keys() == theirs.keys()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    finally:
+        rma.close()
+        oracle.close()
+
+
+def test_an_encoder_oracle_run_loads_and_evaluates(tmp_path):
+    out = tmp_path / "oracle"
+    assert _main(["train", "--family", FAMILY, "--algo", "oracle", "--latent-dim", 3,
+                  "--encoder-sizes", 8, "--hidden-sizes", 16, "--num-envs", 4,
+                  "--rollout-steps", 16, "--epochs", 1, "--minibatches", 2, "--eval-tasks", 1,
+                  "--threads", 1, "--device", "cpu", "--no-progress", "--total-steps", 64,
+                  "--out", out]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["modules"]["policy"]["class"] == "rma_teacher"
+    policy = load_policy(out, device="cpu")
+    assert policy.algo == "oracle" and isinstance(policy.module, RMATeacher)
+    task = get_family(FAMILY).tasks("test")[0]
+    result = run_trials(policy, FAMILY, [task], episodes=1, seed=0, num_envs=1, threads=1)
+    assert np.isfinite(result.returns).all()
+
+
+def test_latent_dim_is_refused_where_no_features_are_seen(capsys):
+    assert _main(["train", "--family", FAMILY, "--algo", "dr", "--latent-dim", 8,
+                  "--total-steps", 64, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--latent-dim" in err[0] and "dr" in err[0]

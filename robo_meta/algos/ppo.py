@@ -5,7 +5,10 @@
   learns what is best on average and acts the same at every episode of a trial.
 - ``oracle`` (the upper reference): dr's MLP with the task features appended to its
   observation (privileged: the normalized task parameters). Told the task, it needs no
-  adaptation.
+  adaptation. With ``--latent-dim N`` the features first go through an encoder z = μ(e) of N
+  dimensions (RMA's teacher network, which rma's phase 1 trains exactly this way): on the
+  *-params families, 30-odd raw features appended to a 17-dimensional observation left the
+  plain MLP below dr (docs/families.md).
 - ``rl2`` (RL², Duan et al. 2016; Wang et al. 2016): a GRU policy whose input also holds the
   previous action, reward and episode-ended flag. Trials are K episodes on one task; the
   hidden state carries across them and resets only at a new trial, so the policy can identify
@@ -85,6 +88,10 @@ class PPOConfig(RunConfig):
     """GRU hidden size (rl2)."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy."""
+    latent_dim: int = 0
+    """oracle: encode the task features to z = μ(e) of this size before the MLP (0: raw)."""
+    encoder_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layers of μ, the task-feature encoder (with --latent-dim)."""
     ray: str = ""
     """Ray cluster of the rollouts: host:port, auto or local (docs/scale-out.md); empty: none."""
     workers: int = 1
@@ -109,6 +116,13 @@ class PPOConfig(RunConfig):
         check_range(self, "ent_coef", 0.0, 1e6)
         check_range(self, "vf_coef", 0.0, 1e6)
         check_range(self, "init_log_std", -20.0, 5.0)
+        check_range(self, "latent_dim", 0, 4096)
+        if self.latent_dim and not VARIANTS[self.algo].with_features:
+            raise RoboMetaError(f"--latent-dim encodes the task features, which {self.algo} "
+                                "does not see (oracle and rma do)")
+        if not self.encoder_sizes or any(not 0 < int(h) <= 1 << 14 for h in self.encoder_sizes):
+            raise RoboMetaError(f"encoder_sizes must be 1 to 16384 units per layer, got "
+                                f"{self.encoder_sizes}")
         if self.target_kl is not None:
             check_range(self, "target_kl", 0.0, 1e6, low_open=True)
         if not self.hidden_sizes or any(not 0 < int(h) <= 1 << 14 for h in self.hidden_sizes):
@@ -143,9 +157,23 @@ VARIANTS = {
 }
 
 
-def policy_spec(config: PPOConfig, obs_dim: int, act_dim: int) -> dict[str, Any]:
-    """The JSON description of the policy network (saved in the checkpoint's config)."""
+def policy_class(config: PPOConfig) -> str:
+    """The key in POLICY_CLASSES of the network ``config`` trains."""
+    return "rma_teacher" if config.latent_dim else VARIANTS[config.algo].policy_class
+
+
+def policy_spec(config: PPOConfig, obs_dim: int, act_dim: int,
+                feature_dim: int = 0) -> dict[str, Any]:
+    """The JSON description of the policy network (saved in the checkpoint's config).
+
+    ``obs_dim`` is the Sampler's (the oracle's includes the ``feature_dim`` task features).
+    """
     variant = VARIANTS[config.algo]
+    if config.latent_dim:  # the features through an encoder: RMA's teacher network
+        return {"class": "rma_teacher", "kwargs": {
+            "obs_dim": obs_dim - feature_dim, "feature_dim": feature_dim, "act_dim": act_dim,
+            "latent_dim": config.latent_dim, "hidden_sizes": list(config.hidden_sizes),
+            "encoder_sizes": list(config.encoder_sizes), "init_log_std": config.init_log_std}}
     kwargs: dict[str, Any] = {"obs_dim": obs_dim, "act_dim": act_dim,
                               "init_log_std": config.init_log_std}
     if variant.policy_class == "gru":
@@ -211,7 +239,8 @@ class PPO:
         self.sampler = make_sampler(family, config.num_envs, trial, self.variant.with_features,
                                     device, config.threads, config.ray, config.workers,
                                     config.worker_threads)
-        spec = self.policy_spec(self.sampler.obs_dim, self.sampler.act_dim)
+        spec = policy_spec(config, self.sampler.obs_dim, self.sampler.act_dim,
+                           family.feature_dim if self.variant.with_features else 0)
         with torch.random.fork_rng(devices=[]):  # weights from the run seed, not global state
             torch.manual_seed(config.seed)
             self.policy = build_policy(spec).to(device)
@@ -225,10 +254,6 @@ class PPO:
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[float] = deque(maxlen=100)
         self._sampling = False
-
-    def policy_spec(self, obs_dim: int, act_dim: int) -> dict[str, Any]:
-        """The policy network's spec; a subclass trains another network (rma's teacher)."""
-        return policy_spec(self.config, obs_dim, act_dim)
 
     # -- one iteration, top to bottom -------------------------------------------------------
     def iteration(self) -> dict[str, float]:
@@ -332,9 +357,9 @@ def load_policy(config: RunConfig, modules: dict[str, nn.Module], family: str,
                 device: torch.device, name: str = "", seed: int = 0,
                 meta: dict | None = None) -> TrainedPolicy:
     """The deployed policy of a dr, oracle or rl2 run: its one network."""
-    variant = VARIANTS[config.algo]
-    if not isinstance(modules["policy"], POLICY_CLASSES[variant.policy_class]):
-        raise RoboMetaError(f"{config.algo} trains a {variant.policy_class} policy, but this "
+    variant, expected = VARIANTS[config.algo], policy_class(config)
+    if not isinstance(modules["policy"], POLICY_CLASSES[expected]):
+        raise RoboMetaError(f"{config.algo} trains a {expected} policy, but this "
                             f"checkpoint's network is a {type(modules['policy']).__name__} "
                             "(config.json names the wrong algorithm?)")
     return TrainedPolicy(modules["policy"], config.algo, family, device,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,6 @@ class RMAConfig(PPOConfig):
     """H: (observation, previous action) entries the adaptation module reads (RMA: 50)."""
     latent_dim: int = 8
     """Size of z = μ(task features), the latent the base policy is conditioned on."""
-    encoder_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    """Hidden layers of μ, the task-feature encoder."""
     adapter_channels: int = 32
     """Channels of the adaptation module's embedding and convolutions (RMA: 32)."""
     adapter_lr: float = 1e-3
@@ -93,17 +91,7 @@ class RMAConfig(PPOConfig):
         check_range(self, "adapter_channels", 1, 4096)
         check_range(self, "adapter_epochs", 1, 1000)
         check_range(self, "adapter_lr", 0.0, 1e6, low_open=True)
-        if not self.encoder_sizes or any(not 0 < int(h) <= 1 << 14 for h in self.encoder_sizes):
-            raise RoboMetaError(f"encoder_sizes must be 1 to 16384 units per layer, got "
-                                f"{self.encoder_sizes}")
         return self
-
-
-def teacher_spec(config: RMAConfig, obs_dim: int, feature_dim: int, act_dim: int) -> dict:
-    return {"class": "rma_teacher", "kwargs": {
-        "obs_dim": obs_dim, "feature_dim": feature_dim, "act_dim": act_dim,
-        "latent_dim": config.latent_dim, "hidden_sizes": list(config.hidden_sizes),
-        "encoder_sizes": list(config.encoder_sizes), "init_log_std": config.init_log_std}}
 
 
 def adapter_spec(config: RMAConfig, obs_dim: int, act_dim: int) -> dict:
@@ -112,24 +100,13 @@ def adapter_spec(config: RMAConfig, obs_dim: int, act_dim: int) -> dict:
         "history": config.history, "channels": config.adapter_channels}}
 
 
-class TeacherPPO(PPO):
-    """PPO as the oracle runs it (features appended), on the RMA teacher network."""
-
-    def __init__(self, config: RMAConfig, family: Family, device: torch.device):
-        self.rma_config = config
-        super().__init__(config.teacher_config(), family, device)
-
-    def policy_spec(self, obs_dim: int, act_dim: int) -> dict[str, Any]:
-        features = self.family.feature_dim  # the Sampler's obs_dim includes them
-        return teacher_spec(self.rma_config, obs_dim - features, features, act_dim)
-
-
 class RMA:
     """Teacher by PPO (phase 1), then the adaptation module by regression (phase 2)."""
 
     def __init__(self, config: RMAConfig, family: Family, device: torch.device):
         self.config, self.family, self.device = config.validate(), family, device
-        self.ppo = TeacherPPO(config, family, device)
+        # phase 1 is the oracle with a feature encoder (--algo oracle --latent-dim N), bit for bit
+        self.ppo = PPO(config.teacher_config(), family, device)
         self.teacher: RMATeacher = self.ppo.policy
         spec = adapter_spec(config, self.teacher.obs_dim, self.teacher.act_dim)
         with torch.random.fork_rng(devices=[]):
