@@ -149,7 +149,13 @@ class StateActionHistory:
         self.buffer = torch.zeros(num_envs, length, entry_dim, device=device)
 
     def restart(self, rows) -> None:
-        """Forget ``rows`` (a bool mask or indices): a new episode starts there."""
+        """Forget ``rows`` (a bool mask or indices): a new episode starts there.
+
+        Into a copy: the buffer ``push`` returned may be held by the caller (phase 2 keeps
+        every step's history for its regression), and the history an episode ended with must
+        stay as it was.
+        """
+        self.buffer = self.buffer.clone()
         self.buffer[_rows(rows, self.buffer.device)] = 0.0
 
     def push(self, x: torch.Tensor, prev_action: torch.Tensor) -> torch.Tensor:

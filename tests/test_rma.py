@@ -55,6 +55,8 @@ def test_history_keeps_the_last_h_entries_oldest_first_per_row():
     assert buffer[0].tolist() == [[3, -3, 1], [4, -4, 1], [5, -5, 1]]
     assert buffer[1].tolist() == [[13, -13, 1], [14, -14, 1], [15, -15, 1]]
     history.restart(np.array([False, True]))  # row 1 only: row 0 keeps its entries
+    # the buffer a caller kept (phase 2 keeps each step's) is not erased by the restart
+    assert buffer[1].tolist() == [[13, -13, 1], [14, -14, 1], [15, -15, 1]]
     buffer = history.push(torch.tensor([[6.0], [16.0]]), torch.zeros(2, 1))
     assert buffer[0].tolist() == [[4, -4, 1], [5, -5, 1], [6, 0, 1]]
     assert buffer[1].tolist() == [[0, 0, 0], [0, 0, 0], [16, 0, 1]]
