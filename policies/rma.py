@@ -134,6 +134,56 @@ class AdaptationModule(nn.Module):
         h = self.embed(history).transpose(1, 2)  # (B, channels, H): convolve over time
         return self.head(self.convs(h).flatten(1))
 
+    def forward_windows(self, entries: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+        """ẑ of the histories ``entries[windows]``: (M, entry_dim) entries and (B, H) indices
+        into them -> (B, latent_dim).
+
+        The function ``forward(entries[windows])`` is, equal up to float rounding (tested),
+        computed as phase 2's regression needs it, fast on a CPU: each entry is embedded once
+        (a rollout's T x n windows of H entries hold only about n (T + H) distinct ones),
+        only the entries the first convolution reads are gathered, and that convolution, the
+        costly one, is a matrix product over time-major (B, length, channels) windows
+        (``_conv_time_major``). ``forward`` stays the deployed computation, bit for bit the
+        one the shipped policies were evaluated with.
+        """
+        first = self.convs[0]
+        kernel, stride = first.kernel_size[0], first.stride[0]
+        # the paper's (8, 4) over 50 entries reads the first 48: the two newest never count
+        read = (windows.shape[1] - kernel) // stride * stride + kernel
+        h = self.embed(entries)[windows[:, :read]]  # (B, read, channels)
+        for conv in self.convs[::2]:  # the ReLUs sit between the convolutions
+            h = torch.relu(_conv_time_major(h, conv))
+        return self.head(h.transpose(1, 2).flatten(1))  # flattened channel-major, as forward
+
+
+def _conv_time_major(h: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """``conv`` of a time-major (B, L, C_in) tensor -> (B, L_out, C_out) (possibly a
+    transposed view).
+
+    A kernel of k = J s entries with stride s > 1 (the paper's first layer, 8 = 2 x 4) splits
+    into J parts of s entries: the input, viewed without a copy as blocks of s consecutive
+    entries, is multiplied once by every part, and output p sums block p + j's product with
+    part j; no (B, C, L) copy of the large input is made, forward or backward. Other layers
+    (the later ones, small) run ``conv`` itself on the transposed input.
+    """
+    kernel, stride = conv.kernel_size[0], conv.stride[0]
+    if stride == 1 or kernel % stride:
+        return conv(h.transpose(1, 2)).transpose(1, 2)
+    batch, length, channels = h.shape
+    out_len, parts = (length - kernel) // stride + 1, kernel // stride
+    out_channels = conv.out_channels
+    blocks_len = (out_len - 1 + parts) * stride
+    if blocks_len < length:  # forward_windows gathers no entry this layer does not read
+        h = h[:, :blocks_len]
+    blocks = h.reshape(batch, -1, stride * channels)
+    # part j of the kernel, time-major like a block: rows j C_out .. (j + 1) C_out - 1
+    weight = conv.weight.transpose(1, 2).reshape(out_channels, parts, stride * channels)
+    products = nn.functional.linear(blocks, weight.transpose(0, 1).flatten(0, 1))
+    out = conv.bias
+    for j in range(parts):
+        out = out + products[:, j: j + out_len, j * out_channels: (j + 1) * out_channels]
+    return out
+
 
 def _rows(rows, device) -> torch.Tensor:
     """Rows given as a numpy/torch bool mask or indices, as a tensor to index with."""
@@ -167,6 +217,45 @@ class StateActionHistory:
         entry = torch.cat([x, prev_action, valid], dim=1)
         self.buffer = torch.cat([self.buffer[:, 1:], entry[:, None]], dim=1)
         return self.buffer
+
+
+class RolloutHistories:
+    """The histories of one rollout, each entry stored once: ``entries[windows]`` is every
+    step's (n, H, entry) history stacked step-major (step t's row r at t n + r), bit for bit.
+
+    ``before`` is the history buffer when the rollout starts; ``record`` takes the history
+    of each step in order, before any restart that follows it. ``entries`` is then
+    (1 + n H + T n, entry): a zero row (all padding points there), the n H entries held
+    before the rollout, and the n entries pushed at each of the T steps; ``windows`` is
+    (T n, H) indices, from the valid flags alone: a slot that holds data at step t, h
+    slots before the newest, holds the entry pushed at step t - h. For 256 rows, 32 steps
+    and H = 50 that is 21 k entries instead of 410 k, and φ's regression embeds each once
+    (``AdaptationModule.forward_windows``).
+    """
+
+    def __init__(self, before: torch.Tensor):
+        rows, length, entry_dim = before.shape
+        self._parts = [before.new_zeros(1, entry_dim), before.reshape(rows * length, entry_dim)]
+        self._valid: list[torch.Tensor] = []
+
+    def record(self, history: torch.Tensor) -> None:
+        self._parts.append(history[:, -1])  # the entry this step pushed, (n, entry)
+        self._valid.append(history[:, :, -1] != 0)  # the flag: the slot holds data
+
+    def entries(self) -> torch.Tensor:
+        return torch.cat(self._parts)
+
+    def windows(self) -> torch.Tensor:
+        valid = torch.stack(self._valid)  # (T, n, H)
+        steps, rows, length = valid.shape
+        step = torch.arange(steps, device=valid.device)[:, None, None]
+        row = torch.arange(rows, device=valid.device)[None, :, None]
+        pushed = step - torch.arange(length - 1, -1, -1, device=valid.device)  # (T, 1, H)
+        # pushed >= 0: this rollout's entries, after the zero row and the n H held before;
+        # pushed < 0: slot H + pushed of the history held before (it had shifted -pushed times)
+        index = torch.where(pushed >= 0, 1 + rows * length + pushed * rows + row,
+                            1 + row * length + length + pushed)
+        return torch.where(valid, index, 0).reshape(steps * rows, length)
 
 
 class Student:

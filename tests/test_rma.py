@@ -17,7 +17,7 @@ from robo_meta.algos.rma import RMA, IdentificationTracker, RMAConfig, RMAPolicy
 from robo_meta.envs import RoboMetaError, get_family, make, make_vec
 from robo_meta.evaluation import run_trials
 from robo_meta.policies import AdaptationModule, RMATeacher
-from robo_meta.policies.rma import StateActionHistory, conv_layers
+from robo_meta.policies.rma import RolloutHistories, StateActionHistory, conv_layers
 from robo_meta.runner import Runner
 
 FAMILY = "hopper-params"  # dynamics randomized; a random hopper falls at varied steps
@@ -118,6 +118,51 @@ def test_convolutions_shrink_to_fit_a_short_history():
         assert module(torch.zeros(2, history, 7)).shape == (2, 3)
 
 
+def test_rollout_histories_index_every_steps_history_bit_for_bit():
+    """Phase 2 stores a rollout's histories as entries and indices: they must rebuild each
+    step's history exactly, across rows that restart, and with entries from before the
+    rollout (history 4, 3 rows, 2 steps before the rollout, then 9 steps)."""
+    policy = fresh_policy(history=4)
+    rng = np.random.default_rng(3)
+    policy.reset(3)
+    for _ in range(2):
+        policy.act(rng.normal(size=(3, policy.obs_dim)))
+    histories, seen = RolloutHistories(policy.student.history.buffer), []
+    ends = [[], [1], [], [0, 2], [], [], [1], [], []]  # rows whose episode ends after step t
+    for rows in ends:
+        policy.act(rng.normal(size=(3, policy.obs_dim)))
+        history = policy.student.history.buffer
+        histories.record(history)
+        seen.append(history.clone())
+        policy.restart(np.array(rows, dtype=np.int64))
+    entries, windows = histories.entries(), histories.windows()
+    assert entries.shape == (1 + 3 * 4 + 9 * 3, policy.adapter.entry_dim)
+    assert windows.shape == (9 * 3, 4)
+    assert torch.equal(entries[windows], torch.cat(seen))
+    # step 0 row 1 (nothing restarted yet): two padding slots, the two entries held before
+    # (slots 2, 3 of row 1's buffer at 1 + 4 + 2, 1 + 4 + 3), then step 0's (1 + 12 + 1)
+    assert windows[1].tolist() == [0, 7, 8, 14]
+    assert windows[3 + 1].tolist() == [7, 8, 14, 1 + 12 + 3 + 1]  # step 1: all slide one on
+    assert windows[6 + 1].tolist() == [0, 0, 0, 1 + 12 + 6 + 1]  # row 1 restarted after it
+
+
+@pytest.mark.parametrize("history", [5, 12, 50])  # conv 1 unfolded (5 % 4); in blocks (8 = 2 x 4)
+def test_forward_windows_is_forward_up_to_rounding_values_and_gradients(history):
+    torch.manual_seed(history)
+    module = AdaptationModule(6, 2, latent_dim=3, history=history, channels=8)
+    entries = torch.cat([torch.zeros(1, 9), torch.randn(40, 9)])
+    windows = torch.randint(0, 41, (16, history))
+    reference = module(entries[windows])
+    reference.square().sum().backward()
+    expected = [p.grad.clone() for p in module.parameters()]
+    module.zero_grad()
+    ours = module.forward_windows(entries, windows)
+    ours.square().sum().backward()
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-6)
+    for grad, want in zip((p.grad for p in module.parameters()), expected, strict=True):
+        torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-6)
+
+
 def test_identification_r2_and_error_by_step_computed_by_hand():
     tracker = IdentificationTracker()
     z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [3.0, 4.0]])
@@ -196,6 +241,40 @@ def test_phase_2_leaves_the_teacher_bitwise_unchanged_and_trains_the_adapter():
         moved = algorithm.adapter.state_dict()
         assert not torch.equal(adapter["head.0.weight"], moved["head.0.weight"])
         assert int(moved["trained_steps"]) == 128
+    finally:
+        algorithm.close()
+
+
+def test_the_regression_on_stored_entries_trains_as_on_stacked_histories():
+    """regress (φ.forward_windows on entries and indices) against the regression phase 2 ran
+    before it stored entries: forward on every step's stacked (N, H, entry) histories, the
+    same minibatches, a copy of the adapter and of Adam. Equal up to float rounding."""
+    import copy
+
+    algorithm = RMA(_tiny_config(history=12, adapter_epochs=2), get_family(FAMILY), CPU)
+    try:
+        algorithm.iteration()  # phase 1
+        algorithm.iteration()  # phase 2: Adam has moments
+        histories, targets, _ = algorithm.collect()
+        entries, windows = histories.entries(), histories.windows()
+        adapter = copy.deepcopy(algorithm.adapter)
+        optimizer = torch.optim.Adam(adapter.parameters(), lr=algorithm.config.adapter_lr)
+        optimizer.load_state_dict(copy.deepcopy(algorithm.optimizer.state_dict()))  # own moments
+        generator = torch.Generator().set_state(algorithm.generator.get_state())
+        start = adapter.head[0].weight.clone()
+        algorithm.regress(entries, windows, targets)
+        stacked = entries[windows]
+        for _ in range(2):
+            for index in torch.randperm(len(targets), generator=generator).chunk(2):
+                loss = (adapter(stacked[index]) - targets[index]).square().mean()
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(adapter.parameters(),
+                                               algorithm.config.max_grad_norm)
+                optimizer.step()
+        assert not torch.equal(adapter.head[0].weight, start)  # 4 Adam steps moved it
+        for name, value in algorithm.adapter.state_dict().items():
+            torch.testing.assert_close(value, adapter.state_dict()[name], rtol=1e-4, atol=1e-5)
     finally:
         algorithm.close()
 

@@ -47,7 +47,7 @@ from robo_meta.config import RunConfig, check_range
 from robo_meta.envs import Family, get_family, make_vec
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.policies import AdaptationModule, RMATeacher, build_policy
-from robo_meta.policies.rma import Student
+from robo_meta.policies.rma import RolloutHistories, Student
 
 
 @dataclass
@@ -145,10 +145,10 @@ class RMA:
             self.episode_return = np.zeros(self.config.num_envs)
         start = time.perf_counter()
         histories, targets, estimates = self.collect()
-        self.adapt_steps += len(histories)
-        self.adapter.trained_steps += len(histories)
+        self.adapt_steps += len(targets)
+        self.adapter.trained_steps += len(targets)
         collected = time.perf_counter()
-        stats = self.regress(histories, targets)
+        stats = self.regress(histories.entries(), histories.windows(), targets)
         return {"phase": 2.0, "adapt/steps": float(self.adapt_steps), **stats,
                 "adapt/rollout_mse": (estimates - targets).square().mean().item(),
                 "adapt/rollout_r2": r_squared(estimates, targets),
@@ -157,17 +157,19 @@ class RMA:
                 "time/update_s": time.perf_counter() - collected}
 
     @torch.no_grad()
-    def collect(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``rollout_steps`` steps of every simulation driven by the student: (histories
-        (N, H, entry), targets z = μ(e) (N, latent), estimates ẑ (N, latent)), N = T x n."""
-        histories, estimates, features = [], [], []
+    def collect(self) -> tuple[RolloutHistories, torch.Tensor, torch.Tensor]:
+        """``rollout_steps`` steps of every simulation driven by the student: (the histories
+        it saw (N windows of H entries), targets z = μ(e) (N, latent), estimates ẑ (N,
+        latent)), N = T x n, rows step-major."""
+        histories = RolloutHistories(self.student.history.buffer)
+        estimates, features = [], []
         obs_dim = self.teacher.obs_dim
         for _ in range(self.config.rollout_steps):
             # one transfer per step: observation and (for the targets) the task features
             packed = np.concatenate([self.obs, self.env.task_features], axis=1, dtype=np.float32)
             packed = torch.from_numpy(packed).to(self.device)
             action, z_hat, history = self.student.step(packed[:, :obs_dim])
-            histories.append(history)
+            histories.record(history)
             estimates.append(z_hat)
             features.append(packed[:, obs_dim:])
             self.obs, reward, terminated, truncated, _ = self.env.step(action.cpu().numpy())
@@ -179,16 +181,19 @@ class RMA:
             if done.any():
                 self.student.restart(done)
         targets = self.teacher.encode(torch.cat(features))
-        return torch.cat(histories), targets, torch.cat(estimates)
+        return histories, targets, torch.cat(estimates)
 
-    def regress(self, histories: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        """``adapter_epochs`` passes of minibatch MSE regression of φ(history) to z."""
+    def regress(self, entries: torch.Tensor, windows: torch.Tensor,
+                targets: torch.Tensor) -> dict[str, float]:
+        """``adapter_epochs`` passes of minibatch MSE regression of φ(history) to z, the
+        histories ``entries[windows]`` (``RolloutHistories``; φ embeds each entry once)."""
         cfg = self.config
         losses = []
         for _ in range(cfg.adapter_epochs):
-            order = torch.randperm(len(histories), generator=self.generator, device=self.device)
+            order = torch.randperm(len(targets), generator=self.generator, device=self.device)
             for index in order.chunk(cfg.minibatches):
-                loss = (self.adapter(histories[index]) - targets[index]).square().mean()
+                estimates = self.adapter.forward_windows(entries, windows[index])
+                loss = (estimates - targets[index]).square().mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.adapter.parameters(), cfg.max_grad_norm)
