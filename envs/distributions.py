@@ -53,6 +53,8 @@ class Uniform:
     """Each element uniform over the union of ``bands``."""
 
     bands: tuple[Band, ...]
+    #: features per element (``features`` gives (n, feature_width x dim))
+    feature_width = 1
 
     def sample(self, rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
         return _sample_bands(rng, self.bands, (n, dim))
@@ -73,8 +75,29 @@ class Uniform:
 
 
 @dataclass(frozen=True)
+class Angle(Uniform):
+    """An angle in radians, each element uniform over the union of ``bands`` (as Uniform).
+
+    Its features are (cos, sin) per element: continuous across the turn, where a [-1, 1]
+    scaling of U[0, 2 pi) would put two equal directions at -1 and +1 (an oracle's network
+    would have to learn that jump).
+    """
+
+    feature_width = 2
+
+    def features(self, values: np.ndarray) -> np.ndarray:
+        """(n, 2 dim): the cosines of every element, then their sines."""
+        return np.concatenate([np.cos(values), np.sin(values)], axis=-1)
+
+    def describe(self) -> str:
+        return "angle " + super().describe()
+
+
+@dataclass(frozen=True)
 class LogUniform:
     """Each element ``base ** e`` with the exponent e uniform over the union of ``bands``."""
+
+    feature_width = 1
 
     base: float
     bands: tuple[Band, ...]
@@ -108,6 +131,7 @@ class Choice:
     """Each element one of ``values``, uniformly."""
 
     values: tuple[float, ...]
+    feature_width = 1
 
     def sample(self, rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
         return np.asarray(self.values, dtype=float)[rng.integers(len(self.values), size=(n, dim))]
@@ -138,6 +162,7 @@ class Disk:
 
     radius: Band
     angle: Band
+    feature_width = 1  # its two elements (x, y) are its two features
 
     def sample(self, rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
         r0, r1 = self.radius
@@ -168,7 +193,7 @@ class Disk:
         return f"r in [{self.radius[0]:g}, {self.radius[1]:g}], angle [{deg[0]:g}, {deg[1]:g}] deg"
 
 
-Distribution = Uniform | LogUniform | Choice | Disk
+Distribution = Uniform | Angle | LogUniform | Choice | Disk
 
 
 def contains(dist: Distribution, values: np.ndarray) -> np.ndarray:

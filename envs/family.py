@@ -60,7 +60,7 @@ class Family:
         self._params = {p.name: p for p in spec.params}
         self.sizes = {p.name: self._size(p) for p in spec.params}
         self.reward = {**self.robot.reward, **spec.reward}
-        self.feature_dim = sum(self.sizes.values())
+        self.feature_dim = sum(self.sizes[p.name] * p.train.feature_width for p in spec.params)
         self._splits: dict[str, list[Task]] = {}
         self._check_spec()
 

@@ -27,8 +27,9 @@ half-cheetah and point mass have no such range and never terminate). Where a ste
 be negative, termination lets a policy end a bad episode early, so a family that terminates
 must pay a healthy robot at rest at least zero per step (tests/test_envs_rewards.py checks it).
 
-Parameter keys: ``distribution`` (uniform | log_uniform | choice | disk), ``train`` and
-optional ``ood`` (an interval, a list of intervals, a list of values for choice, or
+Parameter keys: ``distribution`` (uniform | angle | log_uniform | choice | disk; an angle
+is uniform in radians, its task features (cos, sin), so that equal directions look equal),
+``train`` and optional ``ood`` (an interval, a list of intervals, a list of values for choice, or
 ``{radius = [lo, hi], angle_deg = [lo, hi]}`` for disk), ``base`` (log_uniform: ranges are
 exponents), ``per`` (body | geom | dof | actuator: one value per element of the model, the world
 body aside), and ``apply``: ``{field = "body_mass", mode = "scale" | "add" | "set",
@@ -73,7 +74,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from robo_meta.envs.distributions import Choice, Disk, Distribution, LogUniform, Uniform
+from robo_meta.envs.distributions import Angle, Choice, Disk, Distribution, LogUniform, Uniform
 from robo_meta.envs.errors import RoboMetaError, did_you_mean
 from robo_meta.envs.robots import ROBOTS
 from robo_meta.envs.task import Value, freeze_value
@@ -81,7 +82,7 @@ from robo_meta.envs.task import Value, freeze_value
 PER_KINDS = ("body", "geom", "dof", "actuator")
 APPLY_MODES = ("scale", "add", "set")
 EFFECTS = ("cripple_leg",)
-DISTRIBUTIONS = ("uniform", "log_uniform", "choice", "disk")
+DISTRIBUTIONS = ("uniform", "angle", "log_uniform", "choice", "disk")
 TASK_KINDS = ("goal", "velocity", "direction", "direction_2d", "forward")
 #: the parameter each task kind's reward reads (envs/rewards.py); forward reads none
 REWARD_PARAMS = {"velocity": "target_velocity", "direction": "direction",
@@ -380,6 +381,8 @@ def _distribution(where: _Where, kind: str, key: str, value: Any, base: float | 
                   ) -> Distribution:
     if kind == "uniform":
         return Uniform(_bands(where, key, value, LIMITS.magnitude))
+    if kind == "angle":
+        return Angle(_bands(where, key, value, LIMITS.magnitude))
     if kind == "log_uniform":
         assert base is not None
         # exponents whose values base**e stay within [1/magnitude, magnitude]

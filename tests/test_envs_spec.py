@@ -91,7 +91,7 @@ def test_a_typo_in_reward_is_named_with_the_close_match(tmp_path):
      r"^\[params.target_velocity\] distribution: unknown distribution 'unifrom' \(did you"
      r" mean uniform"),
     ('distribution = "uniform"', 'distribution = "beta"',
-     r"unknown distribution 'beta' \(known: uniform, log_uniform, choice, disk\)$"),
+     r"unknown distribution 'beta' \(known: uniform, angle, log_uniform, choice, disk\)$"),
     ("frame_skip = 5", "frame_skip = 5.5", r"^frame_skip: expected an integer, got 5.5$"),
     ("frame_skip = 5", "frame_skip = true", r"^frame_skip: expected an integer, got True$"),
     ("horizon = 200", 'horizon = "200"', r"^horizon: expected an integer, got '200'$"),
@@ -358,3 +358,20 @@ def test_an_edited_spec_file_is_read_again(tmp_path):
     assert envs.get_family(str(path)).spec.horizon == 200
     path.write_text(_edit(VELOCITY, "horizon = 200", "horizon = 30"))
     assert envs.get_family(str(path)).spec.horizon == 30
+
+
+def test_an_angle_samples_as_uniform_and_its_features_are_cos_sin(tmp_path):
+    """ant-dir's direction: the same tasks as a uniform angle, features continuous across 2 pi."""
+    import numpy as np
+
+    angle = envs.get_family("ant-dir")
+    text = (FAMILIES_DIR / "ant-dir.toml").read_text()
+    assert 'distribution = "angle"' in text
+    uniform = _load(tmp_path, text.replace('"angle"', '"uniform"').replace(
+        'name = "ant-dir"', 'name = "ant-dir-uniform"'))
+    assert angle.feature_dim == 2 and uniform.feature_dim == 1
+    assert [t.params for t in angle.tasks("test")] == [t.params for t in uniform.tasks("test")]
+    values = {"direction_angle": np.array([[0.0], [np.pi / 2], [2 * np.pi - 1e-9]])}
+    np.testing.assert_allclose(angle.task_features(values),
+                               [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], atol=1e-8)
+    assert "angle U[0, 6.28319]" in angle.params[0].train.describe()
