@@ -5,7 +5,9 @@
   input is what the Sampler gives a policy told the task: the observation with the features
   appended, (B, obs_dim + feature_dim), split here.
 - ``AdaptationModule`` φ: ẑ = φ(history), a 1-D convolution over the last H history entries
-  (phase 2 regresses ẑ to z = μ(e)).
+  (phase 2 regresses ẑ to z = μ(e), through ``forward_windows``: the same function, computed
+  faster for a rollout's windows).
+- ``RolloutHistories``: a rollout's histories for that regression, each entry stored once.
 - ``StateActionHistory``: those entries per simulation, oldest first, and ``Student``: one
   step of the deployed policy (push, estimate ẑ, act with the frozen base policy), shared by
   phase-2 training and deployment so the two cannot drift apart.
@@ -13,7 +15,8 @@
 A history entry at step t is (x̂_t, a_{t-1}, 1): the normalized observation, the action that
 led to it (zero at an episode's first step) and a flag that the slot holds data (padding is
 all zeros). Consecutive entries hold every transition (x_{s-1}, a_{s-1}) -> x_s inside the
-window, and the newest observation is included, so ẑ reacts to the latest step.
+window, and the newest observation is included. (The paper's first convolution, kernel 8 and
+stride 4 over H = 50 entries, reads only the oldest 48 of them, so ẑ sees up to x_{t-2}.)
 """
 
 from __future__ import annotations
