@@ -15,8 +15,10 @@
 A history entry at step t is (x̂_t, a_{t-1}, 1): the normalized observation, the action that
 led to it (zero at an episode's first step) and a flag that the slot holds data (padding is
 all zeros). Consecutive entries hold every transition (x_{s-1}, a_{s-1}) -> x_s inside the
-window, and the newest observation is included. (The paper's first convolution, kernel 8 and
-stride 4 over H = 50 entries, reads only the oldest 48 of them, so ẑ sees up to x_{t-2}.)
+window, and the newest observation is included. The paper's first convolution, kernel 8 and
+stride 4 over H = 50 entries, reads only 48 of them; ``align_newest`` (every rma run since
+2026-11-27) makes those the newest 48, so ẑ reacts to the latest step. Modules saved before
+read the oldest 48, and so saw up to x_{t-2}; they load and act as they were trained.
 """
 
 from __future__ import annotations
@@ -118,13 +120,18 @@ class AdaptationModule(nn.Module):
     """
 
     def __init__(self, obs_dim: int, act_dim: int, latent_dim: int = 8, history: int = 50,
-                 channels: int = 32):
+                 channels: int = 32, align_newest: bool = False):
         super().__init__()
         self.obs_dim, self.act_dim, self.latent_dim = obs_dim, act_dim, latent_dim
         self.history, self.entry_dim = history, obs_dim + act_dim + 1
+        kernel, stride = conv_layers(history)[0]
+        # the first convolution's strided windows cover (H - k) // s * s + k entries: the
+        # oldest ones (as the paper's 8 / 4 over 50 does, so ẑ misses the newest two steps)
+        # or, aligned to the newest, all the recent ones, skipping the oldest (H - k) % s
+        self.skip = (history - kernel) % stride if align_newest else 0
         self.embed = nn.Sequential(nn.Linear(self.entry_dim, channels), nn.ReLU())
         convs: list[nn.Module] = []
-        length = history
+        length = history - self.skip
         for kernel, stride in conv_layers(history):
             convs += [nn.Conv1d(channels, channels, kernel, stride), nn.ReLU()]
             length = (length - kernel) // stride + 1
@@ -134,6 +141,8 @@ class AdaptationModule(nn.Module):
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
         """(B, H, entry_dim) -> (B, latent_dim)."""
+        if self.skip:
+            history = history[:, self.skip:]
         h = self.embed(history).transpose(1, 2)  # (B, channels, H): convolve over time
         return self.head(self.convs(h).flatten(1))
 
@@ -151,9 +160,10 @@ class AdaptationModule(nn.Module):
         """
         first = self.convs[0]
         kernel, stride = first.kernel_size[0], first.stride[0]
-        # the paper's (8, 4) over 50 entries reads the first 48: the two newest never count
-        read = (windows.shape[1] - kernel) // stride * stride + kernel
-        h = self.embed(entries)[windows[:, :read]]  # (B, read, channels)
+        # the paper's (8, 4) over 50 entries reads 48: the oldest 48, or with align_newest
+        # the newest 48
+        read = (windows.shape[1] - self.skip - kernel) // stride * stride + kernel
+        h = self.embed(entries)[windows[:, self.skip: self.skip + read]]  # (B, read, channels)
         for conv in self.convs[::2]:  # the ReLUs sit between the convolutions
             h = torch.relu(_conv_time_major(h, conv))
         return self.head(h.transpose(1, 2).flatten(1))  # flattened channel-major, as forward

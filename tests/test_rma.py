@@ -146,10 +146,12 @@ def test_rollout_histories_index_every_steps_history_bit_for_bit():
     assert windows[6 + 1].tolist() == [0, 0, 0, 1 + 12 + 6 + 1]  # row 1 restarted after it
 
 
+@pytest.mark.parametrize("align_newest", [False, True])
 @pytest.mark.parametrize("history", [5, 12, 50])  # conv 1 unfolded (5 % 4); in blocks (8 = 2 x 4)
-def test_forward_windows_is_forward_up_to_rounding_values_and_gradients(history):
+def test_forward_windows_is_forward_up_to_rounding_values_and_gradients(history, align_newest):
     torch.manual_seed(history)
-    module = AdaptationModule(6, 2, latent_dim=3, history=history, channels=8)
+    module = AdaptationModule(6, 2, latent_dim=3, history=history, channels=8,
+                              align_newest=align_newest)
     entries = torch.cat([torch.zeros(1, 9), torch.randn(40, 9)])
     windows = torch.randint(0, 41, (16, history))
     reference = module(entries[windows])
@@ -161,6 +163,32 @@ def test_forward_windows_is_forward_up_to_rounding_values_and_gradients(history)
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-6)
     for grad, want in zip((p.grad for p in module.parameters()), expected, strict=True):
         torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("align_newest", "unread"), [(False, (48, 49)), (True, (0, 1))])
+def test_the_first_convolution_reads_the_newest_entries_when_aligned(align_newest, unread):
+    """H = 50, kernel 8, stride 4 reads 48 entries: the oldest 48 (modules saved before the
+    option), or the newest 48, so that ẑ reacts to the latest step."""
+    torch.manual_seed(0)
+    module = AdaptationModule(4, 2, latent_dim=3, history=50, channels=32,
+                              align_newest=align_newest)
+    history = torch.randn(1, 50, module.entry_dim)
+    base = module(history)
+    for slot in range(50):
+        changed = history.clone()
+        changed[0, slot] = torch.randn(module.entry_dim) * 3
+        if slot in unread:
+            assert torch.equal(module(changed), base), slot
+        elif slot in (0, 1, 48, 49):  # the slots one alignment reads and the other does not
+            assert not torch.equal(module(changed), base), slot
+
+
+def test_rma_runs_align_the_adapter_to_the_newest_entries():
+    algorithm = RMA(_tiny_config(history=10), get_family(FAMILY), CPU)  # (10 - 8) % 4 = 2
+    try:
+        assert algorithm.adapter.skip == 2
+    finally:
+        algorithm.close()
 
 
 def test_identification_r2_and_error_by_step_computed_by_hand():

@@ -97,7 +97,7 @@ class RMAConfig(PPOConfig):
 def adapter_spec(config: RMAConfig, obs_dim: int, act_dim: int) -> dict:
     return {"class": "rma_adapter", "kwargs": {
         "obs_dim": obs_dim, "act_dim": act_dim, "latent_dim": config.latent_dim,
-        "history": config.history, "channels": config.adapter_channels}}
+        "history": config.history, "channels": config.adapter_channels, "align_newest": True}}
 
 
 class RMA:
