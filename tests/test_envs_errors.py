@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from robo_meta import envs
+
+# PEARL/ProMP rand-params on the half-cheetah, one factor per body, geom and dof: the per-element
+# family these tests need (cheetah-params itself now draws three coherent factors)
+RAND_PARAMS = str(Path(__file__).parent / "assets" / "cheetah-rand-params.toml")
 
 RoboMetaError = envs.RoboMetaError
 
@@ -67,19 +73,19 @@ def test_value_outside_train_and_ood_is_rejected_but_ood_is_valid():
 
 
 def test_per_body_vector_of_wrong_length_is_rejected():
-    family = envs.get_family("cheetah-params")
+    family = envs.get_family(RAND_PARAMS)
     params = {p.name: np.ones(family.sizes[p.name]) for p in family.params}
     params["body_mass_scale"] = np.ones(3)
     with pytest.raises(RoboMetaError, match="body_mass_scale .*needs 7 one per body, got 3"):
-        family.validate(envs.Task.make("cheetah-params", params))
+        family.validate(envs.Task.make("cheetah-rand-params", params))
 
 
 def test_one_element_out_of_range_names_the_vector():
-    family = envs.get_family("cheetah-params")
+    family = envs.get_family(RAND_PARAMS)
     params = {p.name: np.ones(family.sizes[p.name]) for p in family.params}
     params["dof_damping_scale"][4] = 100.0
     with pytest.raises(RoboMetaError, match="dof_damping_scale=.*100.*outside"):
-        family.validate(envs.Task.make("cheetah-params", params))
+        family.validate(envs.Task.make("cheetah-rand-params", params))
 
 
 def test_task_of_another_family_is_rejected_by_every_front_door():

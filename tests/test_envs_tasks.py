@@ -8,12 +8,17 @@ simulator's arithmetic is one multiplication (or addition) on the nominal copy.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import mujoco
 import numpy as np
 import pytest
 
 from robo_meta import envs
+
+# PEARL/ProMP rand-params on the half-cheetah, one factor per body, geom and dof: the per-element
+# family these tests need (cheetah-params itself now draws three coherent factors)
+RAND_PARAMS = str(Path(__file__).parent / "assets" / "cheetah-rand-params.toml")
 
 FAMILIES = envs.families()
 
@@ -25,14 +30,14 @@ def _nominal(name: str) -> mujoco.MjModel:
 
 def _cheetah_params_task(**scales: dict[int, float]) -> envs.Task:
     """A cheetah-params task at nominal (all scales 1) except ``{param: {element: scale}}``."""
-    family = envs.get_family("cheetah-params")
+    family = envs.get_family(RAND_PARAMS)
     params = {}
     for param in family.params:
         values = np.ones(family.sizes[param.name])
         for element, scale in scales.get(param.name, {}).items():
             values[element] = scale
         params[param.name] = values
-    return envs.Task.make("cheetah-params", params)
+    return envs.Task.make("cheetah-rand-params", params)
 
 
 TORSO = 0  # body_mass_scale element 0 is body 1, the torso (the world body is not scaled)
@@ -48,7 +53,7 @@ def _trajectory(env: envs.RoboMetaEnv, task: envs.Task, actions: np.ndarray) -> 
 
 def test_heavier_torso_changes_the_trajectory():
     actions = np.random.default_rng(0).uniform(-1, 1, (40, 6)).astype(np.float32)
-    env = envs.make("cheetah-params")
+    env = envs.make(RAND_PARAMS)
     nominal = _trajectory(env, _cheetah_params_task(), actions)
     heavy = _trajectory(env, _cheetah_params_task(body_mass_scale={TORSO: 3.0}), actions)
     assert np.array_equal(nominal[0], heavy[0])  # same seed: same initial state
@@ -56,11 +61,11 @@ def test_heavier_torso_changes_the_trajectory():
 
 
 def test_task_a_then_b_then_a_reproduces_a_bitwise():
-    family = envs.get_family("cheetah-params")
+    family = envs.get_family(RAND_PARAMS)
     task_a = family.tasks("test")[0]
     task_b = family.tasks("ood")[0]  # far from A in every parameter: compounding would show
     actions = np.random.default_rng(1).uniform(-1, 1, (60, 6)).astype(np.float32)
-    env = envs.make("cheetah-params")
+    env = envs.make(RAND_PARAMS)
     first = _trajectory(env, task_a, actions)
     fields_a = {f: getattr(env.sim.batch.get_model(0), f).copy()
                 for f in ("body_mass", "body_inertia", "geom_friction", "dof_damping",
@@ -75,13 +80,13 @@ def test_task_a_then_b_then_a_reproduces_a_bitwise():
 
 
 def test_body_mass_per_simulation_is_nominal_times_scale_and_set_const_follows():
-    family = envs.get_family("cheetah-params")
+    family = envs.get_family(RAND_PARAMS)
     tasks = [_cheetah_params_task(),
              _cheetah_params_task(body_mass_scale={TORSO: 3.0}),
              family.tasks("test")[1]]
-    vec = envs.make_vec("cheetah-params", 3, tasks=tasks, nthread=1)
+    vec = envs.make_vec(RAND_PARAMS, 3, tasks=tasks, nthread=1)
     vec.reset(seed=0)
-    nominal = _nominal("cheetah-params")
+    nominal = _nominal(RAND_PARAMS)
     for i, task in enumerate(tasks):
         model = vec.sim.batch.get_model(i)
         mass_scale = np.concatenate([[1.0], task["body_mass_scale"]])  # world body unscaled
