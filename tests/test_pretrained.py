@@ -183,3 +183,39 @@ def test_matrix_rows_hold_the_normalized_score_and_paired_difference(tmp_path):
     assert text.splitlines()[-1] == (  # returns from the report's summary (zeros here)
         "| fam | rl2 | 2.0 M | 12 s | 0.0 ± 0.0 / 0.0 ± 0.0 | 0.50 [0.50, 0.50] / "
         "0.50 [0.50, 0.50] | +5.0 ± 0.0* / +5.0 ± 0.0* | cpu |")
+
+
+def _episode_report(root, name, algo, per_task_episodes):
+    """A shipped point-goal folder: one seed per task, the given returns per episode."""
+    tasks = [{"task": {"family": "point-goal", "goal": [float(i), 0.0]}, "seeds": [i],
+              "returns": [list(eps)]} for i, eps in enumerate(per_task_episodes)]
+    k = len(per_task_episodes[0])
+    report = {"format": report_format.FORMAT, "family": "point-goal", "split": "test",
+              "episodes": k, "seeds": 1, "num_tasks": len(tasks), "tasks": tasks,
+              "summary": {"episode": list(range(1, k + 1)), "mean_return": [0.0] * k,
+                          "ci95_return": [0.0] * k}}
+    (root / name).mkdir()
+    (root / name / "report-test.json").write_text(json.dumps(report))
+    (root / name / "meta.json").write_text(json.dumps(
+        {"family": "point-goal", "algo": algo, "steps": 1, "device_name": "cpu"}))
+
+
+def test_quality_bars_computed_by_hand(tmp_path):
+    from robo_meta import quality_bars
+
+    _episode_report(tmp_path, "point-goal-dr", "dr", [(10, 10), (15, 15), (30, 30)])
+    _episode_report(tmp_path, "point-goal-oracle", "oracle", [(20, 20), (25, 25), (40, 40)])
+    _episode_report(tmp_path, "point-goal-rl2", "rl2", [(12, 18), (17, 24), (31, 38)])
+    (row,) = quality_bars.bars(tmp_path)
+    half = 4.302652729911275 * np.std([8, 9, 8], ddof=1) / np.sqrt(3)  # t(0.975, 2 df)
+    assert row["valid"]["significant"] and row["valid"]["mean"] == pytest.approx(10.0)
+    assert row["rl2_test"] == pytest.approx((80 / 3 - 55 / 3) / 10)  # 0.83 at episode 2
+    assert row["rl2_ood"] is None and row["rma_test"] is None  # not shipped
+    assert row["rl2_minus_dr"]["mean"] == pytest.approx(25 / 3)
+    assert row["rl2_minus_dr"]["ci95"] == pytest.approx(half)
+    # a goal task: episode 2 - episode 1 per task 6, 7, 7
+    assert row["explore"]["mean"] == pytest.approx(20 / 3)
+    assert row["explore"]["ci95"] == pytest.approx(half) and row["explore"]["significant"]
+    line = quality_bars.bars_markdown([row]).splitlines()[-1]
+    assert line == (f"| point-goal | +10.0 ± 0.0 yes | 0.83 yes | - | +8.3 ± {half:.1f} yes "
+                    f"| +6.7 ± {half:.1f} yes | - | - | - |")

@@ -17,9 +17,11 @@ def add_parser(subparsers) -> None:
                     "test/ood evaluation tables. 'refresh NAME' re-evaluates a shipped policy "
                     "on its family's current test/ood splits and rewrites its card's tables. "
                     "'matrix [--split S]' prints the benchmark matrix of the shipped policies "
-                    "(markdown), from their stored reports.",
+                    "(markdown), from their stored reports; 'bars' checks each family's "
+                    "quality bars from the same reports.",
     )
-    parser.add_argument("action", nargs="?", choices=["list", "export", "refresh", "matrix"],
+    parser.add_argument("action", nargs="?",
+                        choices=["list", "export", "refresh", "matrix", "bars"],
                         default="list")
     parser.add_argument("run_dir", nargs="?", type=Path,
                         help="export: the training run; refresh: the pretrained name")
@@ -58,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
         if args.run_dir is not None:
             raise RoboMetaError("usage: robo-meta policies matrix [--split test|ood]")
         print(pretrained.matrix_markdown(pretrained.matrix(args.split)))
+        return 0
+    if args.action == "bars":
+        if args.run_dir is not None:
+            raise RoboMetaError("usage: robo-meta policies bars")
+        from robo_meta import quality_bars
+
+        print(quality_bars.bars_markdown(quality_bars.bars()))
         return 0
     rows = pretrained.describe_all()
     if not rows:

@@ -1,0 +1,113 @@
+"""The benchmark's quality bars, checked per family from the shipped policies' reports.
+
+The bars (docs/benchmarks.md; benchmarks, not CI tests) say what adapting well means:
+
+- the family is **valid**: ``oracle - dr`` on ``test`` is paired-significant and positive;
+- ``rl2`` reaches a normalized score of at least 0.8 by episode 2 on ``test``, 0.5 on ``ood``,
+  and ``rl2 - dr`` (episode 2) is paired-significant and positive;
+- where the task must be found by exploring (a ``goal`` task), ``rl2``'s episode 2 beats its
+  episode 1, paired over the same trials;
+- ``rma`` reaches 0.8 by episode 1 on ``test`` and 0.5 on ``ood``, and ``rma - rl2`` at
+  episode 1 is at least 0 (paired).
+
+Everything is computed from ``policies/pretrained/NAME/report-<split>.json`` (the matrix of
+``robo_meta.pretrained``), so ``robo-meta policies bars`` needs no simulation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from robo_meta.adaptive import PRETRAINED_DIR
+from robo_meta.envs import get_family
+from robo_meta.evaluation import summarize
+from robo_meta.pretrained import matrix, measured_gap, shipped_report
+from robo_meta.report import paired_difference, per_task, unpaired_reason
+
+RL2_TEST, RL2_OOD, RMA_TEST, RMA_OOD = 0.8, 0.5, 0.8, 0.5
+
+
+def _score(rows: dict, family: str, algo: str, episode: int) -> float | None:
+    row = rows.get((family, algo))
+    if row is None or row["normalized"] is None or len(row["normalized"]["score"]) < episode:
+        return None
+    return row["normalized"]["score"][episode - 1]
+
+
+def _difference(diff: dict[str, list], episode: int) -> dict[str, Any]:
+    k = episode - 1
+    return {"mean": diff["mean"][k], "ci95": diff["ci95"][k],
+            "significant": diff["excludes_zero"][k] and diff["mean"][k] > 0}
+
+
+def episode_gain(report: dict[str, Any], later: int = 2, earlier: int = 1) -> dict[str, Any]:
+    """Episode ``later`` - episode ``earlier`` of one report, paired over its tasks (seeds
+    averaged per task first), with the 95 % Student-t half-width."""
+    returns = per_task(report)
+    stats = summarize(returns[:, later - 1] - returns[:, earlier - 1])
+    mean, ci = stats["mean"], stats["ci95"]
+    return {"mean": mean, "ci95": ci, "significant": mean > ci}
+
+
+def bars(root: Path = PRETRAINED_DIR) -> list[dict[str, Any]]:
+    """One row per family whose ``dr`` and ``oracle`` are shipped: each bar's value and
+    whether it is met (None where the policy or split is not shipped)."""
+    test = {(r["family"], r["algo"]): r for r in matrix("test", root)}
+    ood = {(r["family"], r["algo"]): r for r in matrix("ood", root)}
+    families = sorted({f for f, a in test if a == "dr" and (f, "oracle") in test})
+    out = []
+    for family in families:
+        gap = measured_gap(family, "test", root)
+        rl2_test, rl2_ood = _score(test, family, "rl2", 2), _score(ood, family, "rl2", 2)
+        rma_test, rma_ood = _score(test, family, "rma", 1), _score(ood, family, "rma", 1)
+        rl2 = test.get((family, "rl2"))
+        row: dict[str, Any] = {
+            "family": family, "valid": gap,
+            "rl2_test": rl2_test, "rl2_ood": rl2_ood,
+            "rl2_minus_dr": None if rl2 is None or rl2["minus_dr"] is None
+            else _difference(rl2["minus_dr"], 2),
+            "explore": None, "rma_test": rma_test, "rma_ood": rma_ood, "rma_minus_rl2": None}
+        rl2_report = shipped_report(f"{family}-rl2", "test", root)
+        if rl2_report is not None and get_family(family).spec.task == "goal":
+            row["explore"] = episode_gain(rl2_report)
+        rma_report = shipped_report(f"{family}-rma", "test", root)
+        if rma_report is not None and rl2_report is not None \
+                and unpaired_reason(rma_report, rl2_report) is None:
+            diff = paired_difference(rma_report, rl2_report)
+            row["rma_minus_rl2"] = {"mean": diff["mean"][0], "ci95": diff["ci95"][0],
+                                    "significant": diff["excludes_zero"][0]}
+        out.append(row)
+    return out
+
+
+def _met(value: float | None, bar: float) -> str:
+    return "-" if value is None else f"{value:.2f} {'yes' if value >= bar else 'NO'}"
+
+
+def _diff(d: dict[str, Any] | None, passed: bool | None = None) -> str:
+    if d is None:
+        return "-"
+    ok = d["significant"] if passed is None else passed
+    return f"{d['mean']:+.1f} ± {d['ci95']:.1f} {'yes' if ok else 'NO'}"
+
+
+def bars_markdown(rows: list[dict[str, Any]]) -> str:
+    """``bars`` rows as one markdown table: each cell the value and whether the bar is met."""
+    lines = ["| family | valid: oracle - dr (ep 1) | rl2 score ep 2, test (>= 0.8) "
+             "| rl2 score ep 2, ood (>= 0.5) | rl2 - dr (ep 2) | rl2 ep 2 - ep 1 (goal tasks) "
+             "| rma score ep 1, test (>= 0.8) | rma score ep 1, ood (>= 0.5) "
+             "| rma - rl2 (ep 1, >= 0) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        gap = r["valid"]
+        rma_rl2 = r["rma_minus_rl2"]
+        cells = [
+            "-" if gap is None else _diff(gap, gap["significant"]),
+            _met(r["rl2_test"], RL2_TEST), _met(r["rl2_ood"], RL2_OOD),
+            _diff(r["rl2_minus_dr"]), _diff(r["explore"]),
+            _met(r["rma_test"], RMA_TEST), _met(r["rma_ood"], RMA_OOD),
+            "-" if rma_rl2 is None else _diff(rma_rl2, rma_rl2["mean"] >= 0)
+            + ("*" if rma_rl2["significant"] else "")]
+        lines.append(f"| {r['family']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
