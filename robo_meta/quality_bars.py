@@ -10,6 +10,8 @@ The bars (docs/benchmarks.md; benchmarks, not CI tests) say what adapting well m
 - ``rma`` reaches 0.8 by episode 1 on ``test`` and 0.5 on ``ood``, and ``rma - rl2`` at
   episode 1 is at least 0 (paired).
 
+A normalized score bar is "n/a" on a split where ``oracle - dr`` is not significantly positive:
+there the score divides by a gap that may be zero or negative and means nothing.
 Everything is computed from ``policies/pretrained/NAME/report-<split>.json`` (the matrix of
 ``robo_meta.pretrained``), so ``robo-meta policies bars`` needs no simulation.
 """
@@ -59,11 +61,14 @@ def bars(root: Path = PRETRAINED_DIR) -> list[dict[str, Any]]:
     out = []
     for family in families:
         gap = measured_gap(family, "test", root)
+        ood_gap = measured_gap(family, "ood", root) if (family, "dr") in ood else None
         rl2_test, rl2_ood = _score(test, family, "rl2", 2), _score(ood, family, "rl2", 2)
         rma_test, rma_ood = _score(test, family, "rma", 1), _score(ood, family, "rma", 1)
         rl2 = test.get((family, "rl2"))
         row: dict[str, Any] = {
             "family": family, "valid": gap,
+            "scored": {"test": bool(gap and gap["significant"]),
+                       "ood": bool(ood_gap and ood_gap["significant"])},
             "rl2_test": rl2_test, "rl2_ood": rl2_ood,
             "rl2_minus_dr": None if rl2 is None or rl2["minus_dr"] is None
             else _difference(rl2["minus_dr"], 2),
@@ -81,8 +86,10 @@ def bars(root: Path = PRETRAINED_DIR) -> list[dict[str, Any]]:
     return out
 
 
-def _met(value: float | None, bar: float) -> str:
-    return "-" if value is None else f"{value:.2f} {'yes' if value >= bar else 'NO'}"
+def _met(value: float | None, bar: float, meaningful: bool) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} {('yes' if value >= bar else 'NO') if meaningful else 'n/a'}"
 
 
 def _diff(d: dict[str, Any] | None, passed: bool | None = None) -> str:
@@ -104,9 +111,11 @@ def bars_markdown(rows: list[dict[str, Any]]) -> str:
         rma_rl2 = r["rma_minus_rl2"]
         cells = [
             "-" if gap is None else _diff(gap, gap["significant"]),
-            _met(r["rl2_test"], RL2_TEST), _met(r["rl2_ood"], RL2_OOD),
+            _met(r["rl2_test"], RL2_TEST, r["scored"]["test"]),
+            _met(r["rl2_ood"], RL2_OOD, r["scored"]["ood"]),
             _diff(r["rl2_minus_dr"]), _diff(r["explore"]),
-            _met(r["rma_test"], RMA_TEST), _met(r["rma_ood"], RMA_OOD),
+            _met(r["rma_test"], RMA_TEST, r["scored"]["test"]),
+            _met(r["rma_ood"], RMA_OOD, r["scored"]["ood"]),
             "-" if rma_rl2 is None else _diff(rma_rl2, rma_rl2["mean"] >= 0)
             + ("*" if rma_rl2["significant"] else "")]
         lines.append(f"| {r['family']} | " + " | ".join(cells) + " |")

@@ -219,3 +219,15 @@ def test_quality_bars_computed_by_hand(tmp_path):
     line = quality_bars.bars_markdown([row]).splitlines()[-1]
     assert line == (f"| point-goal | +10.0 ± 0.0 yes | 0.83 yes | - | +8.3 ± {half:.1f} yes "
                     f"| +6.7 ± {half:.1f} yes | - | - | - |")
+
+
+def test_quality_bars_say_n_a_where_the_oracle_gap_is_not_significant(tmp_path):
+    from robo_meta import quality_bars
+
+    _episode_report(tmp_path, "point-goal-dr", "dr", [(10, 10), (15, 15), (30, 30)])
+    _episode_report(tmp_path, "point-goal-oracle", "oracle", [(14, 14), (12, 12), (32, 32)])
+    _episode_report(tmp_path, "point-goal-rl2", "rl2", [(12, 18), (17, 24), (31, 38)])
+    (row,) = quality_bars.bars(tmp_path)
+    assert not row["valid"]["significant"]  # differences 4, -3, 2: inside the noise
+    cells = quality_bars.bars_markdown([row]).splitlines()[-1].split(" | ")
+    assert cells[1].endswith("NO") and cells[2].endswith("n/a")  # no verdict on the score
