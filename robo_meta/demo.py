@@ -17,7 +17,7 @@ Command line (``python scripts/demo.py`` takes the same flags)::
 |---|---|
 | ``--policy`` | checkpoint directory, ``pretrained:NAME``, ``sb3:FILE.zip``, random or zero |
 | ``--family`` | task family (default: the policy's; ``random``/``zero`` need it or a tasks file) |
-| ``--task`` | ``test:I``, ``ood:I`` (held-out splits) or ``FILE.json#I`` (default ``test:0``) |
+| ``--task`` | ``val:I``, ``test:I``, ``ood:I`` (task I of that split) or ``FILE.json#I`` |
 | ``--episodes`` | episodes K of the trial (default 3) |
 | ``--video`` | output ``.mp4`` (default ``videos/<policy>-<family>-<task>.mp4``) |
 | ``--width``, ``--height`` | frame size of one policy, even numbers (default 480 x 360) |
@@ -56,7 +56,8 @@ from robo_meta.envs.errors import RoboMetaError, one_line
 from robo_meta.io import atomic_path
 
 GL_HINT = "set MUJOCO_GL=egl (GPU or Mesa EGL) or MUJOCO_GL=osmesa (software rendering)"
-_TASK_REF = re.compile(r"^(?:(?P<split>test|ood):(?P<index>\d+)|(?P<path>.+\.json)#(?P<row>\d+))$")
+_TASK_REF = re.compile(
+    r"^(?:(?P<split>val|test|ood):(?P<index>\d+)|(?P<path>.+\.json)#(?P<row>\d+))$")
 
 
 # -- tasks ---------------------------------------------------------------------------------------
@@ -78,7 +79,7 @@ class TaskRef:
 def parse_task_ref(text: str) -> TaskRef:
     match = _TASK_REF.match(text)
     if match is None:
-        raise RoboMetaError(f"--task {text!r}: expected test:I, ood:I or FILE.json#I "
+        raise RoboMetaError(f"--task {text!r}: expected val:I, test:I, ood:I or FILE.json#I "
                             "(I: a task index from 0)")
     if match["split"]:
         return TaskRef(text, int(match["index"]), split=match["split"])

@@ -165,9 +165,9 @@ def _tasks_file(tmp_path: Path, family: str = FAMILY, count: int = 2) -> Path:
     (["--policy", "random", "--family", FAMILY, "--task", "test:40"],
      "the test split of point-goal has 40 tasks: 0..39"),
     (["--policy", "random", "--family", FAMILY, "--task", "ood:1000"], "has 40 tasks"),
-    (["--policy", "random", "--family", FAMILY, "--task", "train:0"], "expected test:I, ood:I"),
-    (["--policy", "random", "--family", FAMILY, "--task", "test:-1"], "expected test:I, ood:I"),
-    (["--policy", "random", "--family", FAMILY, "--task", "test"], "expected test:I, ood:I"),
+    (["--policy", "random", "--family", FAMILY, "--task", "train:0"], "expected val:I, test:I"),
+    (["--policy", "random", "--family", FAMILY, "--task", "test:-1"], "expected val:I, test:I"),
+    (["--policy", "random", "--family", FAMILY, "--task", "test"], "expected val:I, test:I"),
     (["--policy", "random", "--family", FAMILY, "--task", "missing.json#0"],
      "cannot read tasks file"),
     (["--policy", "random", "--task", "{tasks}#2"], "holds 2 tasks: 0..1"),
@@ -268,3 +268,14 @@ def test_plug_in_example_without_the_pretrained_policy_falls_back_to_random(
     out, err = plug_in(capsys, monkeypatch, "--episodes", "1")
     assert "pretrained:cheetah-vel-rl2 is not installed yet" in err
     assert out.startswith("episode 1: return ") and len(out.splitlines()) == 1
+
+
+def test_task_ref_names_a_val_task_as_well_as_a_held_out_one():
+    from robo_meta.demo import parse_task_ref, resolve_task
+    from robo_meta.envs import get_family
+
+    family = get_family(FAMILY)
+    for split in ("val", "test", "ood"):
+        ref = parse_task_ref(f"{split}:2")
+        assert (ref.split, ref.index, ref.label) == (split, 2, f"{split}2")
+        assert resolve_task(ref, FAMILY) == family.tasks(split)[2]

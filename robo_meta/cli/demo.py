@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
                         help="checkpoint directory, pretrained:NAME, sb3:FILE.zip, random or zero")
     parser.add_argument("--family", help="task family (default: the policy's family)")
     parser.add_argument("--task", default="test:0",
-                        help="test:I, ood:I or FILE.json#I (default test:0)")
+                        help="val:I, test:I, ood:I or FILE.json#I (default test:0)")
     parser.add_argument("--episodes", type=positive_int(MAX_EPISODES), default=3,
                         help="episodes per trial K (default 3)")
     parser.add_argument("--video", type=Path,
