@@ -1573,7 +1573,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="probe_reliability.py",
         description="Feed bad input to every boundary of a robo_meta tree; classify each case.")
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[3],
                         help="the robo_meta source tree to probe (default: this checkout)")
     parser.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     parser.add_argument("--only", help="only cases whose 'category: name' contains this")
