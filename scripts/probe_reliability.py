@@ -2,7 +2,7 @@
 
 Feeds bad input to every boundary of a robo_meta source tree (CLI flags, family specs, tasks
 files, checkpoints, SB3 zips, actions, kill -9 and concurrent runs) and classifies how each
-case was handled; see robo_meta/bench/reliability.py and docs/reliability.md.
+case was handled; see the package robo_meta/bench/reliability/ and docs/reliability.md.
 """
 
 import sys
