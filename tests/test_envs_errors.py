@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from asset_paths import RAND_PARAMS
 
 from robo_meta import envs
-
-# PEARL/ProMP rand-params on the half-cheetah, one factor per body, geom and dof: the per-element
-# family these tests need (cheetah-params itself now draws three coherent factors)
-RAND_PARAMS = str(Path(__file__).parent / "assets" / "cheetah-rand-params.toml")
 
 RoboMetaError = envs.RoboMetaError
 

@@ -8,17 +8,13 @@ simulator's arithmetic is one multiplication (or addition) on the nominal copy.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import mujoco
 import numpy as np
 import pytest
+from asset_paths import RAND_PARAMS
 
 from robo_meta import envs
-
-# PEARL/ProMP rand-params on the half-cheetah, one factor per body, geom and dof: the per-element
-# family these tests need (cheetah-params itself now draws three coherent factors)
-RAND_PARAMS = str(Path(__file__).parent / "assets" / "cheetah-rand-params.toml")
 
 FAMILIES = envs.families()
 
