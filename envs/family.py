@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import functools
 import itertools
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ import mujoco
 import mujoco.batch
 import numpy as np
 
-from robo_meta.envs.distributions import Disk, contains
+from robo_meta.envs.distributions import Choice, Disk, contains
 from robo_meta.envs.errors import RoboMetaError, did_you_mean, one_line
 from robo_meta.envs.robots import Robot, get_robot
 from robo_meta.envs.spec import FamilySpec, ParamSpec, load_spec, parse_spec, read_spec_text
@@ -316,6 +317,27 @@ class Family:
                 f" got {array.size}"
             )
         return array[None]
+
+    def is_census(self, tasks: Sequence[Task]) -> bool:
+        """Whether ``tasks`` are every task of the train distribution, each exactly once.
+
+        Only a finite distribution has a census: every parameter a ``choice`` (uniform and
+        independent per element, so its tasks are equally likely). cheetah-dir's two
+        directions are one. Then the mean over ``tasks`` *is* the mean over the distribution,
+        and a confidence interval needs no sampling of tasks: only the seeds within each task
+        vary (``robo_meta.evaluation.summarize_census``).
+        """
+        if not tasks or not all(isinstance(p.train, Choice) for p in self.params):
+            return False
+        values = [tuple(p.train.values) for p in self.params for _ in range(self.sizes[p.name])]
+        if math.prod(len(v) for v in values) != len(tasks):
+            return False
+        try:
+            seen = {tuple(np.concatenate([self._array(p, t[p.name])[0] for p in self.params]))
+                    for t in tasks if t.family == self.name}
+        except (KeyError, RoboMetaError):
+            return False
+        return seen == set(itertools.product(*values))
 
     def in_train(self, task: Task) -> bool:
         """Whether every parameter of ``task`` lies in its train distribution."""

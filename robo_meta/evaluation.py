@@ -147,7 +147,7 @@ def _run_chunk(policy, fam, tasks, episodes, seed, threads, deterministic, out_r
     env.close()
 
 
-def t_critical(df: int, level: float = 0.95) -> float:
+def t_critical(df: float, level: float = 0.95) -> float:
     """Two-sided Student-t critical value: P(|T_df| <= t) = level.
 
     Used instead of the normal 1.96 because held-out splits can be small (cheetah-dir's test
@@ -170,6 +170,30 @@ def summarize(values: np.ndarray) -> dict[str, list[float]]:
         return {"mean": mean.tolist(), "ci95": np.zeros_like(mean).tolist()}
     sem = values.std(axis=0, ddof=1) / np.sqrt(n)
     return {"mean": mean.tolist(), "ci95": (t_critical(n - 1) * sem).tolist()}
+
+
+def summarize_census(values: np.ndarray) -> dict[str, list[float]]:
+    """Mean and 95 % half-width per column of (tasks, seeds, K) when the tasks are a census.
+
+    When the tasks are the whole (finite, uniform) task distribution (``Family.is_census``),
+    the mean over tasks is the distribution's mean and no task sampling adds uncertainty; only
+    the seeds within each task do. The estimate is the stratified mean (seeds averaged per
+    task, then tasks), its variance sum_t s_t^2 / S / T^2, and the interval Student-t with
+    Welch-Satterthwaite degrees of freedom. Needs at least 2 seeds per task; a column in
+    which every trial agrees gets a half-width of 0.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    tasks, seeds = values.shape[:2]
+    if seeds < 2:
+        raise ValueError(f"a census interval needs at least 2 seeds per task, got {seeds}")
+    mean = values.mean(axis=1).mean(axis=0)
+    v = values.var(axis=1, ddof=1) / seeds  # (T, K): variance of each task's seed mean
+    total = v.sum(axis=0)
+    ci = np.zeros_like(mean)
+    for k in np.flatnonzero(total > 0):
+        df = total[k] ** 2 / np.sum(v[:, k] ** 2 / (seeds - 1))
+        ci[k] = t_critical(df) * np.sqrt(total[k]) / tasks
+    return {"mean": mean.tolist(), "ci95": ci.tolist()}
 
 
 def read_tasks_file(path: Path) -> list[Task]:

@@ -113,7 +113,7 @@ def describe_inner_lrs(module) -> str:
 
 
 
-def run_inner_steps(args: argparse.Namespace, policy: Any, family: str, tasks: list,
+def run_inner_steps(args: argparse.Namespace, policy: Any, family: Any, tasks: list,
                     split: str | None, out: Path, device: Any, width: int) -> int:
     """The ``--inner-steps`` branch of ``robo-meta evaluate``: one report per k, the table and
     the step-size figure. Every check runs before the first trial."""

@@ -23,9 +23,8 @@ from typing import Any
 
 from robo_meta.adaptive import PRETRAINED_DIR
 from robo_meta.envs import get_family
-from robo_meta.evaluation import summarize
 from robo_meta.pretrained import matrix, shipped_report
-from robo_meta.report import paired_difference, per_task, unpaired_reason
+from robo_meta.report import interval, is_census, paired_difference, trials, unpaired_reason
 
 RL2_TEST, RL2_OOD, RMA_TEST, RMA_OOD = 0.8, 0.5, 0.8, 0.5
 
@@ -52,10 +51,12 @@ def _gap(rows: dict, family: str) -> dict[str, Any] | None:
 
 def episode_gain(report: dict[str, Any], later: int = 2, earlier: int = 1) -> dict[str, Any]:
     """Episode ``later`` - episode ``earlier`` of one report, paired over its tasks (seeds
-    averaged per task first), with the 95 % Student-t half-width."""
-    returns = per_task(report)
-    stats = summarize(returns[:, later - 1] - returns[:, earlier - 1])
-    mean, ci = stats["mean"], stats["ci95"]
+    averaged per task first, or over seeds within tasks for a census), with the 95 %
+    half-width."""
+    returns = trials(report)
+    stats = interval(returns[:, :, [later - 1]] - returns[:, :, [earlier - 1]],
+                     is_census(report))
+    mean, ci = stats["mean"][0], stats["ci95"][0]
     return {"mean": mean, "ci95": ci, "significant": mean > ci}
 
 

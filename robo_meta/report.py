@@ -12,10 +12,15 @@ machine facts are printed, never stored. Layout::
      "summary": {"episode", "mean_return", "ci95_return", "success_rate", "ci"}}
 
 ``lengths`` (episode lengths in steps) came later: reports without them still load, and
-``compare`` shows lengths only for reports that have them.
+``compare`` shows lengths only for reports that have them. ``"census": true`` (top level,
+absent otherwise) marks a report whose tasks are the family's whole finite task distribution
+(``Family.is_census``, e.g. cheetah-dir's two directions), with at least 2 seeds per task.
 
 Summary statistics treat tasks as the independent units: seeds are averaged within a task
-first, then mean and 95 % Student-t interval over tasks, per episode index.
+first, then mean and 95 % Student-t interval over tasks, per episode index. A census has no
+task sampling to account for: its intervals come from the seeds within each task
+(``summarize_census``), which is what makes a 2-task family measurable at all (a t interval
+over 2 task means has 1 degree of freedom and is 12.7 standard errors wide).
 
 ``compare`` works from the per-task, per-seed numbers of the JSON files alone. Reports of the
 same family, the same task list (in order) and the same seeds per task are *paired*: trial
@@ -46,24 +51,30 @@ from typing import Any
 import numpy as np
 
 from robo_meta import io
+from robo_meta.envs import Family, get_family
 from robo_meta.envs.errors import RoboMetaError
-from robo_meta.evaluation import TrialResults, summarize
+from robo_meta.evaluation import TrialResults, summarize, summarize_census
 from robo_meta.text import table
 
 FORMAT = "robo_meta.report/1"
 CI_METHOD = "95% Student-t over tasks (seeds averaged within a task)"
+CENSUS_CI_METHOD = ("95% Student-t over the seeds within each task (Welch-Satterthwaite): the "
+                    "tasks are the whole task distribution")
 
 
 # -- building ------------------------------------------------------------------------------------
-def build_report(*, policy: Any, source: str, family: str, tasks: Sequence[Any],
+def build_report(*, policy: Any, source: str, family: str | Family, tasks: Sequence[Any],
                  results: TrialResults, split: str | None, tasks_file: str | None,
                  episodes: int, seeds: int, seed: int, deterministic: bool, device: str,
                  num_envs: int | None) -> dict[str, Any]:
     """The report of ``results`` (from ``run_trials(..., seeds_per_task=seeds)``) on ``tasks``.
 
-    Results in which a simulation failed are refused (``TrialResults.check_scored``).
+    ``family`` is a Family or what ``get_family`` accepts. Results in which a simulation
+    failed are refused (``TrialResults.check_scored``).
     """
     results.check_scored(policy.name)
+    family = get_family(family)
+    census = seeds >= 2 and family.is_census(tasks)
     n = len(tasks)
     # trial r ran tasks[r % n] with repetition r // n: (seeds, n, K) -> (n, seeds, K)
     returns = results.returns.reshape(seeds, n, episodes).transpose(1, 0, 2)
@@ -79,21 +90,24 @@ def build_report(*, policy: Any, source: str, family: str, tasks: Sequence[Any],
         if success is not None:
             entry["success"] = success[i].tolist()
         entries.append(entry)
-    per_task = returns.mean(axis=1)  # (n, K): seeds averaged within each task
-    stats = summarize(per_task)
+    stats = interval(returns, census)
     summary: dict[str, Any] = {"episode": list(range(1, episodes + 1)),
                                "mean_return": stats["mean"], "ci95_return": stats["ci95"],
-                               "ci": CI_METHOD}
+                               "ci": CENSUS_CI_METHOD if census else CI_METHOD}
     if success is not None:
         summary["success_rate"] = success.mean(axis=(0, 1)).tolist()
+    extra = {"census": True} if census else {}  # absent in the (usual) sampled case
     return {
+        **extra,
         "format": FORMAT,
-        "family": family,
+        "family": family.name,
         "split": split,
         "tasks_file": tasks_file,
         "policy": {"name": policy.name, "algo": policy.algo, "source": source,
                    "adaptive": bool(policy.adaptive), "family": policy.family,
-                   "meta": getattr(policy, "meta", {}) or {}},
+                   # not the policy's own stored evaluation: stale once the report is redone
+                   "meta": {k: v for k, v in (getattr(policy, "meta", {}) or {}).items()
+                            if k != "evaluation"}},
         "episodes": episodes,
         "seeds": seeds,
         "seed": seed,
@@ -170,6 +184,27 @@ def tasks_key(report: dict[str, Any]) -> str:
     return json.dumps([report["family"], [t["task"] for t in report["tasks"]]], sort_keys=True)
 
 
+def is_census(report: dict[str, Any]) -> bool:
+    """Whether the report's tasks are its family's whole (finite) task distribution, each
+    with at least 2 seeds: its intervals come from the seeds within tasks."""
+    return bool(report.get("census")) and report["seeds"] >= 2
+
+
+def trials(report: dict[str, Any], key: str = "returns") -> np.ndarray:
+    """(tasks, seeds, episodes) array of ``key`` per trial."""
+    return np.array([np.asarray(e[key], dtype=np.float64) for e in report["tasks"]])
+
+
+def interval(values: np.ndarray, census: bool) -> dict[str, list[float]]:
+    """Mean and 95 % half-width per episode of (tasks, seeds, K) trial values.
+
+    Tasks sampled from the distribution (the usual case) are the independent units: seeds are
+    averaged within each task, then Student-t over tasks. A census (``is_census``) takes its
+    interval from the seeds within tasks instead (``summarize_census``).
+    """
+    return summarize_census(values) if census else summarize(values.mean(axis=1))
+
+
 def per_task(report: dict[str, Any], key: str = "returns") -> np.ndarray | None:
     """(tasks, episodes) array of ``key`` (returns or lengths), seeds averaged within a task.
 
@@ -232,12 +267,17 @@ def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list]:
 
     ``a`` and ``b`` must be paired. Per task the seeds are averaged first, so each task is
     one difference; ``excludes_zero`` says whether the interval excludes 0. With one task
-    there is no interval (NaN).
+    there is no interval (NaN). Where the tasks are a census (``is_census``), each trial
+    (task, seed) is one difference and the interval is over seeds within tasks.
     """
     k = min(a["episodes"], b["episodes"])
-    diff = per_task(a)[:, :k] - per_task(b)[:, :k]
-    stats = summarize(diff)
-    ci = stats["ci95"] if len(diff) > 1 else [math.nan] * k
+    if is_census(a) and is_census(b):
+        stats = summarize_census(trials(a)[:, :, :k] - trials(b)[:, :, :k])
+        ci = stats["ci95"]
+    else:
+        diff = per_task(a)[:, :k] - per_task(b)[:, :k]
+        stats = summarize(diff)
+        ci = stats["ci95"] if len(diff) > 1 else [math.nan] * k
     return {"mean": stats["mean"], "ci95": ci,
             "excludes_zero": [bool(abs(m) > c) for m, c in zip(stats["mean"], ci, strict=True)]}
 
@@ -254,15 +294,26 @@ def normalized_score(report: dict[str, Any], dr: dict[str, Any], oracle: dict[st
     R is the mean over tasks of the seed-averaged returns. The interval is a percentile
     bootstrap over tasks: ``resamples`` draws of task indices with replacement (one draw
     shared by the three reports, which must be paired) from ``numpy.random.default_rng(seed)``.
-    The score and its interval are NaN where the oracle and dr means are equal.
+    The score and its interval are NaN where the oracle and dr means are equal. Where the
+    tasks are a census (``is_census``) the bootstrap resamples the seeds within each task
+    instead (stratified: every task stays, the same seed draw for the three reports).
     """
     k = min(report["episodes"], dr["episodes"], oracle["episodes"])
     x, d, o = (per_task(r)[:, :k] for r in (report, dr, oracle))
     score = _ratio(x.mean(axis=0), d.mean(axis=0), o.mean(axis=0))
     rng, n = np.random.default_rng(seed), len(x)
+    census = all(is_census(r) for r in (report, dr, oracle))
+    if census:
+        x, d, o = (trials(r)[:, :, :k] for r in (report, dr, oracle))
     draws = []
     for start in range(0, resamples, 1000):  # bounded memory for large task sets
-        idx = rng.integers(0, n, size=(min(1000, resamples - start), n))
+        m = min(1000, resamples - start)
+        if census:  # (m, tasks, seeds) seed indices; each task keeps its own trials
+            seeds = x.shape[1]
+            rows, idx = np.arange(n)[None, :, None], rng.integers(0, seeds, size=(m, n, seeds))
+            draws.append(_ratio(*(v[rows, idx].mean(axis=(1, 2)) for v in (x, d, o))))
+            continue
+        idx = rng.integers(0, n, size=(m, n))
         draws.append(_ratio(x[idx].mean(axis=1), d[idx].mean(axis=1), o[idx].mean(axis=1)))
     draws = np.concatenate(draws)
     draws[~np.isfinite(draws)] = np.nan  # a resample whose oracle and dr means are equal
@@ -435,7 +486,10 @@ def compare_tables(comparison: Comparison) -> str:
         rows.append(_pad([name, report["family"],
                           f"{split_label(report)} ({report['num_tasks']}x{report['seeds']})",
                           *cells], episodes + 3))
-    parts = ["mean return ± 95% CI over tasks (tasks x seeds; seeds averaged within a task)",
+    census = all(is_census(r) for r in reports)
+    over = ("over the seeds within each task: the tasks are the whole task distribution"
+            if census else "over tasks (tasks x seeds; seeds averaged within a task)")
+    parts = [f"mean return ± 95% CI {over}",
              table(rows, ["report", "family", "tasks", *eps], left=3)]
     with_success = [(n, r) for n, r in zip(names, reports, strict=True)
                     if r["summary"].get("success_rate")]
@@ -446,8 +500,11 @@ def compare_tables(comparison: Comparison) -> str:
     parts += ["", *_lengths_lines(reports, names, eps)]
     if comparison.differences:
         n = reports[0]["num_tasks"]
-        parts += ["", f"paired difference A - B: mean ± 95% CI over the {n} tasks (Student-t on "
-                      "the per-task differences); * the interval excludes 0"]
+        how = ("over the seeds within each of the {n} tasks (a census of the distribution: "
+               "Student-t, Welch-Satterthwaite)" if census else
+               "over the {n} tasks (Student-t on the per-task differences)").format(n=n)
+        parts += ["", f"paired difference A - B: mean ± 95% CI {how}; * the interval "
+                      "excludes 0"]
         rows = [_pad([f"{names[d['a']]} - {names[d['b']]}",
                       *[_difference(m, c, x) for m, c, x in
                         zip(d["mean"], d["ci95"], d["excludes_zero"], strict=True)]],
@@ -457,7 +514,8 @@ def compare_tables(comparison: Comparison) -> str:
     if group is not None:
         parts += ["", f"normalized score (R_k - R_dr,k) / (R_oracle,k - R_dr,k): 0 = "
                       f"{names[group['dr']]}, 1 = {names[group['oracle']]}; [95% bootstrap "
-                      f"interval over tasks, {BOOTSTRAP_RESAMPLES:,} resamples]"]
+                      f"interval over {'seeds within tasks' if census else 'tasks'}, "
+                      f"{BOOTSTRAP_RESAMPLES:,} resamples]"]
         if not group["scores"]:
             parts.append("(no other report)")
         else:

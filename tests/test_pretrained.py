@@ -85,6 +85,11 @@ def test_refresh_rewrites_only_the_evaluation_tables(tmp_path):
     assert f"{meta['evaluation']['test']['mean_return'][0]:.2f}" in text
     for kept in ("state.pt", "config.json"):
         assert (tmp_path / name / kept).read_bytes() == (PRETRAINED_DIR / name / kept).read_bytes()
+    # the reports are redone byte for byte, without the stale summary the meta held
+    for split in shipped["evaluation"]:
+        report = f"report-{split}.json"
+        assert (tmp_path / name / report).read_bytes() == \
+            (PRETRAINED_DIR / name / report).read_bytes()
 
 
 def test_refresh_of_an_unknown_policy_is_one_clear_error(tmp_path):

@@ -159,14 +159,14 @@ def run(args: argparse.Namespace) -> int:
     if args.inner_steps is not None:
         from robo_meta.inner_steps import run_inner_steps
 
-        return run_inner_steps(args, policy, family_name, tasks, split, out, device, width)
+        return run_inner_steps(args, policy, family, tasks, split, out, device, width)
     start = time.perf_counter()
     results = run_trials(policy, family, tasks, episodes=args.episodes, seed=args.seed,
                          seeds_per_task=args.seeds, num_envs=width, threads=args.threads,
                          deterministic=not args.stochastic)
     wall = time.perf_counter() - start
     report = reports.build_report(
-        policy=policy, source=args.policy, family=family_name, tasks=tasks, results=results,
+        policy=policy, source=args.policy, family=family, tasks=tasks, results=results,
         split=split, tasks_file=None if args.tasks_file is None else str(args.tasks_file),
         episodes=args.episodes, seeds=args.seeds, seed=args.seed,
         deterministic=not args.stochastic, device=device.type, num_envs=args.num_envs,
