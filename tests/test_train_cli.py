@@ -125,13 +125,33 @@ def test_resume_of_a_damaged_checkpoint_is_one_error_line(tmp_path, capsys, fini
 
 
 def test_help_of_an_algorithm_lists_its_own_options_from_the_field_docstrings(capsys):
-    for algo, own in (("dr", "Hidden layers of the MLP"), ("rl2", "GRU hidden size")):
+    for algo, own in (("dr", "Hidden layers of the MLP"), ("rl2", "GRU hidden size"),
+                      ("rma", "Phase 2, the adaptation module")):
         with pytest.raises(SystemExit) as exit_info:
             main(["train", "--algo", algo, "--help"])
         assert exit_info.value.code == 0
         out = capsys.readouterr().out
         assert f"robo-meta train --algo {algo}" in out and own in out
         assert "--total-steps" in out and "--out DIR" in out  # the run's and the runner's
+
+
+def test_help_paragraph_of_the_config_docstring_never_the_signature_dataclass_writes():
+    from dataclasses import dataclass
+
+    from robo_meta.algos.rma import RMAConfig
+    from robo_meta.cli.train import _config_doc
+    from robo_meta.config import RunConfig
+
+    @dataclass
+    class Undocumented(RunConfig):
+        extra: int = 1
+
+    assert Undocumented.__doc__.startswith("Undocumented(family:")  # dataclass wrote it
+    assert _config_doc(Undocumented) == ""
+    paragraphs = _config_doc(RMAConfig).split("\n\n")
+    assert paragraphs[0] == ("An rma run: PPO's fields (for the teacher) plus the adaptation "
+                             "module's.")
+    assert paragraphs[1].startswith("Phase 1, the teacher") and "\n" not in paragraphs[1]
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -83,7 +83,7 @@ class PPOConfig(RunConfig):
     target_kl: float | None = None
     """Stop an update's epochs early when the approximate KL exceeds this (None: never)."""
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    """Hidden layers of the MLP policy and value networks (dr, oracle)."""
+    """Hidden layers of the MLP policy and value networks (dr, oracle, rma's teacher)."""
     gru_hidden: int = 128
     """GRU hidden size (rl2)."""
     init_log_std: float = -0.5

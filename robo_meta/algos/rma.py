@@ -52,7 +52,14 @@ from robo_meta.policies.rma import RolloutHistories, Student
 
 @dataclass
 class RMAConfig(PPOConfig):
-    """An rma run: PPO's fields (for the teacher) plus the adaptation module's."""
+    """An rma run: PPO's fields (for the teacher) plus the adaptation module's.
+
+    Phase 1, the teacher, is PPO as the oracle's: --total-steps and PPO's flags, --num-envs
+    to --worker-threads (--gru-hidden is rl2's: unused). Phase 2, the adaptation module:
+    --adapt-steps, --history and --adapter-*, with --num-envs, --rollout-steps, --minibatches
+    and --max-grad-norm of PPO's, and no Ray. Both phases train on one-episode trials:
+    --episodes-per-trial sets the trials of the quick evaluations on val only.
+    """
 
     algo: str = "rma"
     """Algorithm (robo-meta train --algo NAME --help shows its options)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import io
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,26 @@ def resolve_config(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
     spec = get_algorithm(str(algo))
     data["algo"] = spec.name
     default = spec.config_class.from_dict(data)
-    description = (f"{spec.name}: {spec.summary}.\n\nAlgorithms: {', '.join(algorithm_names())}"
+    description = (f"{spec.name}: {spec.summary}.\n\n{_config_doc(spec.config_class)}"
+                   f"Algorithms: {', '.join(algorithm_names())}"
                    f" (robo-meta train --algo NAME --help).\n\n{RUNNER_OPTIONS}")
     config = _parse_flags(spec.config_class, rest, default, f"robo-meta train --algo {algo}",
                           description)
     return config.validate(), options
+
+
+def _config_doc(config_class: type[RunConfig]) -> str:
+    """The config class's docstring as paragraphs of the help (which of its flags apply
+    where), or nothing for a class without one (dataclass then writes its signature there).
+
+    Each paragraph is one line: tyro would keep a line break before a line that starts with
+    a flag, as before a list item.
+    """
+    doc = inspect.getdoc(config_class) or ""
+    signature = config_class.__name__ + str(inspect.signature(config_class)).replace(" -> None", "")
+    if doc in ("", signature):
+        return ""
+    return "".join(" ".join(paragraph.split()) + "\n\n" for paragraph in doc.split("\n\n"))
 
 
 def _parse_flags(config_class: type[RunConfig], argv: list[str], default: RunConfig, prog: str,
