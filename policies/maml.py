@@ -11,6 +11,13 @@ weights in one batched call (``torch.func.functional_call`` under ``torch.func.v
 ``inner_lrs`` holds the step size of every adapted weight (same shapes). With
 ``learn_inner_lr=False`` they are constants (a fixed scalar step, the plain MAML inner loop)
 and carry ``requires_grad=False``; with ``True`` the outer loop learns them.
+
+Two opt-in guards against the exploration collapse measured on point-goal (docs/maml.md):
+``squash_mean`` bounds the mean action to (-1, 1) with a tanh (the motors' range: beyond it
+the exploration noise has no effect on the simulation, so the inner step's policy gradient
+there is pure noise), and ``min_log_std`` floors the log standard deviation (the outer
+objective, the return of sampled post-update episodes, otherwise drives it down until the
+exploration episode carries no information). Both default off, as every older checkpoint.
 """
 
 from __future__ import annotations
@@ -39,10 +46,12 @@ class MetaSGDActorCritic(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (64, 64),
                  init_log_std: float = -0.5, inner_lr: float = 0.1,
-                 learn_inner_lr: bool = True):
+                 learn_inner_lr: bool = True, squash_mean: bool = False,
+                 min_log_std: float | None = None):
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.learn_inner_lr = learn_inner_lr
+        self.squash_mean, self.min_log_std = bool(squash_mean), min_log_std
         self.normalizer = RunningNormalizer(obs_dim)
         self.actor = mlp([obs_dim, *hidden_sizes, act_dim], out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
@@ -77,14 +86,22 @@ class MetaSGDActorCritic(nn.Module):
             actor = {k[len("actor."):]: v for k, v in weights.items() if k.startswith("actor.")}
             return functional_call(self.actor, actor, (xi,)), weights["log_std"]
 
-        mean, log_std = vmap(one)(fast, x)  # log_std (n, act_dim)
+        mean, log_std = self._bound(*vmap(one)(fast, x))  # log_std (n, act_dim)
         shape = (log_std.shape[0],) + (1,) * (mean.dim() - 2) + (log_std.shape[1],)
         return mean, log_std.reshape(shape).expand_as(mean)
 
     def shared_forward(self, obs: torch.Tensor):
         """(mean, log_std) of every row under θ itself."""
-        mean = self.actor(self.normalizer(obs))
-        return mean, self.log_std.expand_as(mean)
+        mean, log_std = self._bound(self.actor(self.normalizer(obs)), self.log_std)
+        return mean, log_std.expand_as(mean)
+
+    def _bound(self, mean: torch.Tensor, log_std: torch.Tensor):
+        """The opt-in guards: tanh on the mean, the floor on the log std."""
+        if self.squash_mean:
+            mean = torch.tanh(mean)
+        if self.min_log_std is not None:
+            log_std = log_std.clamp(min=float(self.min_log_std))
+        return mean, log_std
 
     def values(self, obs: torch.Tensor) -> torch.Tensor:
         """(..., 2) critic output in units of ``return_scale`` (pre-, post-update value)."""

@@ -88,6 +88,34 @@ def test_the_inner_step_is_the_hand_computed_policy_gradient_step():
                                    math.log(sigma) - lrs["log_std"] * g_s, rtol=1e-5, atol=1e-6)
 
 
+def test_the_guards_bound_the_mean_and_floor_the_log_std_in_every_forward_pass():
+    """--squash-mean and --min-log-std: the mean of every row (and of θ) in (-1, 1), the log
+    std at least the floor, and no gradient pushes the log std further below it."""
+    module = _linear_policy(log_std=-3.0)
+    module.squash_mean, module.min_log_std = True, -0.5
+    with torch.no_grad():
+        module.actor[0].bias.fill_(4.0)  # unbounded, the mean would be 4 + 0.3 x0 - 0.2 x1
+    obs = torch.tensor([[[1.0, -1.0]], [[-4.0, 4.0]]])  # (n=2, T=1, 2)
+    theta = stacked(module.adapted_parameters(), 2)
+    mean, log_std = module.rows_forward(theta, obs)
+    x = obs / NORM
+    raw = 4.0 + 0.3 * x[..., :1] - 0.2 * x[..., 1:]
+    torch.testing.assert_close(mean, torch.tanh(raw))
+    assert float(mean.abs().max()) < 1.0 and float(raw.min()) > 1.0
+    torch.testing.assert_close(log_std, torch.full_like(mean, -0.5))
+    shared_mean, shared_log_std = module.shared_forward(obs[:, 0])
+    torch.testing.assert_close(shared_mean, mean[:, 0])
+    torch.testing.assert_close(shared_log_std, torch.full_like(shared_mean, -0.5))
+    logp = gaussian_logprob(mean, log_std, torch.zeros_like(mean)).sum()
+    (grad,) = torch.autograd.grad(logp, [module.log_std])
+    assert float(grad.abs().max()) == 0.0  # below the floor: held there
+    # off (the default, and every older checkpoint): the raw mean and log std
+    module.squash_mean, module.min_log_std = False, None
+    mean, log_std = module.rows_forward(theta, obs)
+    torch.testing.assert_close(mean, raw)
+    torch.testing.assert_close(log_std, torch.full_like(mean, -3.0))
+
+
 def test_episode_advantages_and_per_row_normalization_by_hand():
     rewards = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 0.0]])
     values = torch.tensor([[0.5, 0.5, 0.5], [1.0, 1.0, 9.0]])
@@ -237,6 +265,19 @@ def test_a_fixed_inner_learning_rate_stays_fixed(tmp_path):
     assert lrs and all(torch.all(v == 0.05) for v in lrs)
     policy = robo_meta.load_policy(run_dir, device="cpu")
     assert not any(p.requires_grad for p in policy.module.inner_lrs.parameters())
+
+
+def test_the_guards_travel_through_the_checkpoint(tmp_path):
+    run_dir = tmp_path / "guarded"
+    assert _main(["train", *FLAGS, "--squash-mean", "--min-log-std", "-0.7",
+                  "--init-log-std", "-0.7", "--total-steps", ITERATION, "--out", run_dir]) == 0
+    kwargs = json.loads((run_dir / "config.json").read_text())["modules"]["policy"]["kwargs"]
+    assert kwargs["squash_mean"] is True and kwargs["min_log_std"] == -0.7
+    module = robo_meta.load_policy(run_dir, device="cpu").module
+    assert module.squash_mean and module.min_log_std == -0.7
+    obs = torch.full((3, module.obs_dim), 50.0)
+    mean, log_std = module.shared_forward(obs)
+    assert float(mean.abs().max()) < 1.0 and float(log_std.min()) >= -0.7
 
 
 def test_evaluation_restores_theta_at_every_trial_start(trained):

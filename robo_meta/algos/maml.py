@@ -92,6 +92,11 @@ class MAMLConfig(RunConfig):
     """Hidden layers of the actor and the critic (ProMP: 64, 64)."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy."""
+    squash_mean: bool = False
+    """Bound the mean action to (-1, 1) with a tanh (families whose actions are [-1, 1])."""
+    min_log_std: float | None = None
+    """Floor of the log standard deviation (None: none); keeps the exploration episode
+    informative."""
 
     def validate(self) -> MAMLConfig:
         super().validate()
@@ -109,6 +114,10 @@ class MAMLConfig(RunConfig):
         check_range(self, "gae_lambda", 0.0, 1.0)
         check_range(self, "vf_coef", 0.0, 1e6)
         check_range(self, "init_log_std", -20.0, 5.0)
+        if self.min_log_std is not None:
+            check_range(self, "min_log_std", -20.0, 5.0)
+        if not isinstance(self.squash_mean, bool):
+            raise RoboMetaError(f"squash_mean must be true or false, got {self.squash_mean!r}")
         if not isinstance(self.inner_lr_learned, bool):
             raise RoboMetaError(f"inner_lr_learned must be true or false, got "
                                 f"{self.inner_lr_learned!r}")
@@ -128,7 +137,8 @@ def policy_spec(config: MAMLConfig, obs_dim: int, act_dim: int) -> dict[str, Any
     return {"class": "maml", "kwargs": {
         "obs_dim": obs_dim, "act_dim": act_dim, "hidden_sizes": list(config.hidden_sizes),
         "init_log_std": config.init_log_std, "inner_lr": config.inner_lr,
-        "learn_inner_lr": config.inner_lr_learned}}
+        "learn_inner_lr": config.inner_lr_learned, "squash_mean": config.squash_mean,
+        "min_log_std": config.min_log_std}}
 
 
 class Episodes(NamedTuple):
@@ -229,6 +239,10 @@ class MAML:
         self.horizon = family.spec.horizon
         self.env = make_vec(family, self.num_envs, episodes_per_trial=1, nthread=config.threads)
         obs_dim, act_dim = self.env.sim.obs_dim, self.env.single_action_space.shape[0]
+        space = self.env.single_action_space
+        if config.squash_mean and not (np.all(space.low == -1.0) and np.all(space.high == 1.0)):
+            raise RoboMetaError(f"--squash-mean bounds the mean to (-1, 1), but {family.name}'s "
+                                f"actions range over [{space.low.min()}, {space.high.max()}]")
         spec = policy_spec(config, obs_dim, act_dim)
         with torch.random.fork_rng(devices=[]):  # weights from the run seed, not global state
             torch.manual_seed(config.seed)
