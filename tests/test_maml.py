@@ -408,3 +408,22 @@ def test_evaluate_other_family_scores_a_policy_under_another_protocol(tmp_path, 
                                        "--out", str(bad)]) == 2
     assert "expects 17 observations; family point-goal gives 4" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_the_probe_script_measures_the_inner_step_of_a_trained_policy(trained, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import maml_probe
+    finally:
+        sys.path.pop(0)
+    run_dir, _ = trained
+    assert maml_probe.main(["--policy", str(run_dir), "--tasks", "2", "--rows", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 test tasks x 2 rows; horizon 50" in out
+    assert "inner loss on the row's own episode" in out and "cos with the goal" in out
+    assert out.count("vs c = 0") == 10  # 5 scales, own and pooled steps
+    assert maml_probe.main(["--policy", "pretrained:point-goal-dr"]) == 2
+    assert "is not a maml policy" in capsys.readouterr().err
