@@ -569,7 +569,9 @@ def plot_compare(comparison: Comparison):
         s = report["summary"]
         _curve(axes[0], s["episode"], s["mean_return"], s["ci95_return"], name, f"C{i % 10}")
     _episode_axis(axes[0], episodes)
-    axes[0].set_ylabel("episode return (mean ± 95% CI over tasks)")
+    census = all(is_census(r) for r in reports)
+    axes[0].set_ylabel("episode return (mean ± 95% CI over "
+                       f"{'seeds within tasks' if census else 'tasks'})")
     axes[0].legend(fontsize=8, loc="best")
     if scored:
         ax = axes[1]
@@ -584,7 +586,8 @@ def plot_compare(comparison: Comparison):
             ax.fill_between(x, s["low"], s["high"], color=color, alpha=0.18, linewidth=0)
         _episode_axis(ax, episodes)
         ax.set_ylabel("normalized score (0 = dr, 1 = oracle)")
-        ax.set_title("shaded: 95% bootstrap interval over tasks", fontsize=8.5)
+        ax.set_title("shaded: 95% bootstrap interval over "
+                     f"{'seeds within tasks' if census else 'tasks'}", fontsize=8.5)
         ax.legend(fontsize=8, loc="best")
     families = sorted({f"{r['family']} {split_label(r)}" for r in reports})
     fig.suptitle("adaptation curves: " + ", ".join(families), fontsize=9.5)

@@ -1,0 +1,132 @@
+"""Regenerate the benchmark documents from the reports shipped beside the weights.
+
+- The section "The matrix: every shipped policy" of docs/benchmarks.md: the output of
+  ``robo-meta policies matrix`` (test and ood) and ``robo-meta policies bars``. Only that
+  section changes (from its heading to the next ``### `` heading).
+- The table of shipped policies in README.md (steps, training time and device, test return
+  by episode), from each policy's meta.json.
+- docs/curves/FAMILY.png for every family with shipped policies: the ``robo-meta compare``
+  figure of their ``test`` reports (dr, oracle, rl2, then the rest), which docs/families.md
+  shows.
+
+Run it after exporting or refreshing a pretrained policy, so the documents say what the
+reports say::
+
+    python scripts/update_benchmark_docs.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from robo_meta import io, pretrained, quality_bars
+from robo_meta import report as reports
+from robo_meta.adaptive import PRETRAINED_DIR
+
+HEADING = "### The matrix: every shipped policy"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOC = DOCS / "benchmarks.md"
+ORDER = {"dr": 0, "oracle": 1, "rl2": 2}
+
+INTRO = """`robo-meta policies matrix` (and `--split ood`) prints this table from the reports
+shipped beside the weights (`policies/pretrained/NAME/report-<split>.json`, written by `robo-meta
+policies export`: trials of 3 episodes, mean actions, seeds per task as on each card). A
+family's `dr`, `oracle` and `rl2` share one env-step budget; `rma`'s steps are its teacher's
+plus its phase 2 (its teacher's budget is the family's unless its row's steps say otherwise).
+The normalized score is (R - R_dr) / (R_oracle - R_dr) with a 95 % bootstrap interval over
+tasks; A - dr is the paired difference per episode, 95 % Student-t over tasks (`*`: the
+interval excludes 0). cheetah-dir's two tasks are its whole task distribution (a census): its
+intervals are over the seeds within each task. A normalized score is meaningless where
+`oracle - dr` is not significantly positive (`robo-meta families`). The `walker-params` oracle
+reads its features through an encoder (`--latent-dim 8`); `cheetah-params` was recalibrated
+on 2026-11-27 and its four rows retrained (docs/families.md). Wall time is training time
+(collection and updates) on the device named; the CPU rows shared the 2-core machine with
+other jobs."""
+
+BARS = """The quality bars (`robo-meta policies bars`, from the same reports): each cell holds the
+value and whether the bar is met ("yes"/"NO"); differences are paired, 95 % Student-t over
+tasks (a difference passes when its interval excludes 0 above it; `rma - rl2` passes at a
+mean of at least 0, `*` where it is also significant). A normalized-score bar reads "n/a" on
+a split where `oracle - dr` is not significantly positive: the score means nothing there."""
+
+
+def _matrix(split: str) -> str:
+    return pretrained.matrix_markdown(pretrained.matrix(split))
+
+
+def section() -> str:
+    return (f"{HEADING}\n\n{INTRO}\n\nTest:\n\n{_matrix('test')}\n\nOod:\n\n"
+            f"{_matrix('ood')}\n\n{BARS}\n\n{quality_bars.bars_markdown(quality_bars.bars())}\n\n")
+
+
+README = DOCS.parent / "README.md"
+TABLE_HEADER = "| policy | steps | trained | test return, episodes 1 / 2 / 3 |\n|---|---|---|---|\n"
+FAMILY_ORDER = ["point-goal", "cheetah-vel", "cheetah-dir", "cheetah-params", "hopper-params",
+                "walker-params", "cheetah-motor", "ant-dir", "ant-goal", "ant-crippled"]
+README_ORDER = {"rl2": 0, "rma": 1, "oracle": 2, "dr": 3}
+
+
+def readme_rows() -> str:
+    """One row per shipped policy: family by family, rl2, rma, oracle, dr, then the rest."""
+    rows = []
+    for name in pretrained.pretrained_names():
+        meta = io.read_json(PRETRAINED_DIR / name / "meta.json", "checkpoint meta")
+        config = io.read_json(PRETRAINED_DIR / name / "config.json", "checkpoint config")
+        family, algo, steps = meta["family"], meta["algo"], meta["steps"]
+        adapt = config["train"].get("adapt_steps", 0) if algo == "rma" else 0
+        shown = f"{(steps - adapt) / 1e6:.1f} M" + (f" + {adapt / 1e6:.1f} M" if adapt else "")
+        minutes = meta["wall_time_s"] / 60
+        device = ("2-core CPU" if meta["device"] == "cpu"
+                  else meta.get("device_name", meta["device"]).removeprefix("NVIDIA "))
+        returns = " / ".join(f"{r:.1f}" for r in meta["evaluation"]["test"]["mean_return"])
+        key = (FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER),
+               family, README_ORDER.get(algo, 4), name)
+        rows.append((key, f"| `{name}` | {shown} | {minutes:.{1 if minutes < 10 else 0}f} min, "
+                          f"{device} | {returns} |\n"))
+    return "".join(row for _, row in sorted(rows))
+
+
+def update_readme() -> None:
+    text = README.read_text()
+    start = text.index(TABLE_HEADER) + len(TABLE_HEADER)
+    end = text.index("\n\n", start) + 1
+    io.write_text(README, text[:start] + readme_rows() + text[end:])
+
+
+def curves(split: str = "test") -> list[Path]:
+    """docs/curves/FAMILY.png: the compare figure of each family's shipped ``split`` reports."""
+    by_family: dict[str, list[tuple[int, str]]] = {}
+    for row in pretrained.matrix(split):
+        by_family.setdefault(row["family"], []).append((ORDER.get(row["algo"], 3), row["name"]))
+    written = []
+    for family, names in sorted(by_family.items()):
+        paths = [PRETRAINED_DIR / name / f"report-{split}.json" for _, name in sorted(names)]
+        comparison = reports.compare([reports.load_report(p) for p in paths], paths)
+        target = DOCS / "curves" / f"{family}.png"
+        target.parent.mkdir(exist_ok=True)
+        with io.atomic_path(target) as tmp:
+            tmp.write_bytes(reports.render_png(reports.plot_compare(comparison)))
+        written.append(target)
+    return written
+
+
+def main() -> int:
+    text = DOC.read_text()
+    start = text.find(HEADING)
+    if start < 0:
+        print(f"update_benchmark_docs.py: {DOC} has no section {HEADING!r}", file=sys.stderr)
+        return 2
+    end = text.find("\n### ", start + len(HEADING))
+    rest = "" if end < 0 else text[end + 1:]
+    io.write_text(DOC, text[:start] + section() + rest)
+    print(f"rewrote {HEADING!r} in {DOC}")
+    update_readme()
+    print(f"rewrote the table of shipped policies in {README}")
+    for path in curves():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
