@@ -236,3 +236,27 @@ def test_quality_bars_say_n_a_where_the_oracle_gap_is_not_significant(tmp_path):
     assert not row["valid"]["significant"]  # differences 4, -3, 2: inside the noise
     cells = quality_bars.bars_markdown([row]).splitlines()[-1].split(" | ")
     assert cells[1].endswith("NO") and cells[2].endswith("n/a")  # no verdict on the score
+
+
+def _docs_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "update_benchmark_docs.py"
+    spec = importlib.util.spec_from_file_location("update_benchmark_docs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_documents_say_what_the_shipped_reports_say():
+    """README's table of shipped policies and the matrix section of docs/benchmarks.md are
+    what scripts/update_benchmark_docs.py writes from the shipped meta and reports today."""
+    docs = _docs_script()
+    readme = docs.README.read_text()
+    start = readme.index(docs.TABLE_HEADER) + len(docs.TABLE_HEADER)
+    assert readme[start:readme.index("\n\n", start) + 1] == docs.readme_rows()
+    assert len(docs.readme_rows().splitlines()) == len(pretrained_names())
+    text = docs.DOC.read_text()
+    start = text.index(docs.HEADING)
+    assert text[start:text.index("\n### ", start) + 1] == docs.section()
