@@ -36,10 +36,30 @@ def test_table_shows_the_measured_gap_of_the_shipped_policies(capsys):
     assert gaps["hopper-params"] == f"{gap['mean']:+.1f} ± {gap['ci95']:.1f} (valid)"
     assert gap["significant"] and gap["tasks"] == 50
     assert gaps["cheetah-vel-h100"] == "not measured"  # no shipped dr and oracle
-    crippled = pretrained.measured_gap("ant-crippled")
-    assert not crippled["significant"]
-    assert gaps["ant-crippled"] == (f"{crippled['mean']:+.1f} ± {crippled['ci95']:.1f} "
-                                    "(not significant)")
+    # cheetah-dir's two tasks are its whole distribution: the interval is over seeds
+    direction = pretrained.measured_gap("cheetah-dir")
+    assert direction["significant"] and direction["tasks"] == 2 and direction["ci95"] < 100
+    assert gaps["cheetah-dir"] == f"{direction['mean']:+.1f} ± {direction['ci95']:.1f} (valid)"
+
+
+def test_a_gap_inside_the_noise_is_not_significant(tmp_path):
+    """An oracle whose trials are dr's plus noise of either sign: no validity."""
+    import json
+    import shutil
+
+    for algo in ("dr", "oracle"):
+        shutil.copytree(pretrained.PRETRAINED_DIR / f"hopper-params-{algo}",
+                        tmp_path / f"hopper-params-{algo}")
+    path = tmp_path / "hopper-params-oracle" / "report-test.json"
+    dr = json.loads((tmp_path / "hopper-params-dr" / "report-test.json").read_text())
+    oracle = json.loads(path.read_text())
+    for i, (mine, theirs) in enumerate(zip(oracle["tasks"], dr["tasks"], strict=True)):
+        sign = 1.0 if i % 2 else -1.0  # alternate: differences +-5, mean 0
+        mine["returns"] = [[r + sign * 5.0 for r in row] for row in theirs["returns"]]
+    path.write_text(json.dumps(oracle))
+    gap = pretrained.measured_gap("hopper-params", root=tmp_path)
+    assert gap["mean"] == 0.0 or abs(gap["mean"]) < gap["ci95"]
+    assert not gap["significant"] and gap["verdict"] == "not significant"
 
 
 def test_verbose_says_which_families_terminate(capsys):
