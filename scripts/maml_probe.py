@@ -142,8 +142,9 @@ def probe(source: str, split: str, num_tasks: int, rows: int, explore_log_std, u
             episode = run(stepped(c, g), 999 + seed, sample=False)
             diff = (episode.rewards.sum(1) - base).reshape(nt, rows).mean(1)
             dist = (episode.obs[:, -1, :2] - goal).norm(dim=1).mean()
+            better = float((diff > 0).float().mean())
             print(f"  {label:18s} c = {c:4.0f}: {float(episode.rewards.sum(1).mean()):7.2f}, "
-                  f"vs c = 0 {float(diff.mean()):+6.2f} (better on {float((diff > 0).float().mean()):.2f}"
+                  f"vs c = 0 {float(diff.mean()):+6.2f} (better on {better:.2f}"
                   f" of the tasks), distance to the goal at the end {float(dist):.3f}")
 
 
