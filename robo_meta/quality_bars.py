@@ -60,11 +60,17 @@ def episode_gain(report: dict[str, Any], later: int = 2, earlier: int = 1) -> di
     return {"mean": mean, "ci95": ci, "significant": mean > ci}
 
 
-def bars(root: Path = PRETRAINED_DIR) -> list[dict[str, Any]]:
+def bars(root: Path = PRETRAINED_DIR,
+         matrices: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """One row per family whose ``dr`` and ``oracle`` are shipped: each bar's value and
-    whether it is met (None where the policy or split is not shipped)."""
-    test = {(r["family"], r["algo"]): r for r in matrix("test", root)}
-    ood = {(r["family"], r["algo"]): r for r in matrix("ood", root)}
+    whether it is met (None where the policy or split is not shipped).
+
+    ``matrices``: ``{"test": matrix("test", root), "ood": ...}`` when the caller has them
+    already (each costs a bootstrap per row); computed here otherwise.
+    """
+    matrices = matrices or {split: matrix(split, root) for split in ("test", "ood")}
+    test = {(r["family"], r["algo"]): r for r in matrices["test"]}
+    ood = {(r["family"], r["algo"]): r for r in matrices["ood"]}
     families = sorted({f for f, a in test if a == "dr" and (f, "oracle") in test})
     out = []
     for family in families:

@@ -435,6 +435,12 @@ class Comparison:
     normalized: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def census(self) -> bool:
+        """Whether every report's tasks are a census (``is_census``): the intervals shown
+        are then over the seeds within tasks, not over tasks."""
+        return all(is_census(r) for r in self.reports)
+
 
 def compare(reports: Sequence[dict[str, Any]], paths: Sequence[str | Path],
             curves_only: bool = False) -> Comparison:
@@ -486,7 +492,7 @@ def compare_tables(comparison: Comparison) -> str:
         rows.append(_pad([name, report["family"],
                           f"{split_label(report)} ({report['num_tasks']}x{report['seeds']})",
                           *cells], episodes + 3))
-    census = all(is_census(r) for r in reports)
+    census = comparison.census
     over = ("over the seeds within each task: the tasks are the whole task distribution"
             if census else "over tasks (tasks x seeds; seeds averaged within a task)")
     parts = [f"mean return ± 95% CI {over}",
@@ -569,7 +575,7 @@ def plot_compare(comparison: Comparison):
         s = report["summary"]
         _curve(axes[0], s["episode"], s["mean_return"], s["ci95_return"], name, f"C{i % 10}")
     _episode_axis(axes[0], episodes)
-    census = all(is_census(r) for r in reports)
+    census = comparison.census
     axes[0].set_ylabel("episode return (mean ± 95% CI over "
                        f"{'seeds within tasks' if census else 'tasks'})")
     axes[0].legend(fontsize=8, loc="best")

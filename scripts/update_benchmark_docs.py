@@ -27,7 +27,6 @@ from robo_meta.adaptive import PRETRAINED_DIR
 HEADING = "### The matrix: every shipped policy"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DOC = DOCS / "benchmarks.md"
-ORDER = {"dr": 0, "oracle": 1, "rl2": 2}
 
 INTRO = """`robo-meta policies matrix` (and `--split ood`) prints this table from the reports
 shipped beside the weights (`policies/pretrained/NAME/report-<split>.json`, written by `robo-meta
@@ -51,13 +50,24 @@ mean of at least 0, `*` where it is also significant). A normalized-score bar re
 a split where `oracle - dr` is not significantly positive: the score means nothing there."""
 
 
-def _matrix(split: str) -> str:
-    return pretrained.matrix_markdown(pretrained.matrix(split))
+def matrices() -> dict[str, list[dict]]:
+    """The benchmark matrix of each split, computed once for every document."""
+    return {split: pretrained.matrix(split) for split in ("test", "ood")}
 
 
-def section() -> str:
-    return (f"{HEADING}\n\n{INTRO}\n\nTest:\n\n{_matrix('test')}\n\nOod:\n\n"
-            f"{_matrix('ood')}\n\n{BARS}\n\n{quality_bars.bars_markdown(quality_bars.bars())}\n\n")
+def section(rows: dict[str, list[dict]]) -> str:
+    """The matrix section of docs/benchmarks.md, from ``matrices()``."""
+    tables = {split: pretrained.matrix_markdown(rows[split]) for split in rows}
+    bars = quality_bars.bars_markdown(quality_bars.bars(matrices=rows))
+    return (f"{HEADING}\n\n{INTRO}\n\nTest:\n\n{tables['test']}\n\nOod:\n\n"
+            f"{tables['ood']}\n\n{BARS}\n\n{bars}\n\n")
+
+
+def section_span(text: str) -> tuple[int, int]:
+    """Where the matrix section lies in docs/benchmarks.md: its heading to the next one."""
+    start = text.index(HEADING)
+    end = text.find("\n### ", start + len(HEADING))
+    return start, len(text) if end < 0 else end + 1
 
 
 README = DOCS.parent / "README.md"
@@ -87,21 +97,29 @@ def readme_rows() -> str:
     return "".join(row for _, row in sorted(rows))
 
 
+def table_span(text: str) -> tuple[int, int]:
+    """Where the rows of the shipped-policies table lie in README.md."""
+    start = text.index(TABLE_HEADER) + len(TABLE_HEADER)
+    return start, text.index("\n\n", start) + 1
+
+
 def update_readme() -> None:
     text = README.read_text()
-    start = text.index(TABLE_HEADER) + len(TABLE_HEADER)
-    end = text.index("\n\n", start) + 1
+    start, end = table_span(text)
     io.write_text(README, text[:start] + readme_rows() + text[end:])
 
 
-def curves(split: str = "test") -> list[Path]:
-    """docs/curves/FAMILY.png: the compare figure of each family's shipped ``split`` reports."""
-    by_family: dict[str, list[tuple[int, str]]] = {}
-    for row in pretrained.matrix(split):
-        by_family.setdefault(row["family"], []).append((ORDER.get(row["algo"], 3), row["name"]))
+def curves(rows: list[dict], split: str = "test") -> list[Path]:
+    """docs/curves/FAMILY.png: the compare figure of each family's shipped ``split`` reports.
+
+    ``rows`` is ``pretrained.matrix(split)``, already ordered dr, oracle, rl2, the rest.
+    """
+    by_family: dict[str, list[str]] = {}
+    for row in rows:
+        by_family.setdefault(row["family"], []).append(row["name"])
     written = []
     for family, names in sorted(by_family.items()):
-        paths = [PRETRAINED_DIR / name / f"report-{split}.json" for _, name in sorted(names)]
+        paths = [PRETRAINED_DIR / name / f"report-{split}.json" for name in names]
         comparison = reports.compare([reports.load_report(p) for p in paths], paths)
         target = DOCS / "curves" / f"{family}.png"
         target.parent.mkdir(exist_ok=True)
@@ -113,17 +131,16 @@ def curves(split: str = "test") -> list[Path]:
 
 def main() -> int:
     text = DOC.read_text()
-    start = text.find(HEADING)
-    if start < 0:
+    if HEADING not in text:
         print(f"update_benchmark_docs.py: {DOC} has no section {HEADING!r}", file=sys.stderr)
         return 2
-    end = text.find("\n### ", start + len(HEADING))
-    rest = "" if end < 0 else text[end + 1:]
-    io.write_text(DOC, text[:start] + section() + rest)
+    rows = matrices()
+    start, end = section_span(text)
+    io.write_text(DOC, text[:start] + section(rows) + text[end:])
     print(f"rewrote {HEADING!r} in {DOC}")
     update_readme()
     print(f"rewrote the table of shipped policies in {README}")
-    for path in curves():
+    for path in curves(rows["test"]):
         print(f"wrote {path}")
     return 0
 

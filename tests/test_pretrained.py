@@ -254,9 +254,9 @@ def test_the_documents_say_what_the_shipped_reports_say():
     what scripts/update_benchmark_docs.py writes from the shipped meta and reports today."""
     docs = _docs_script()
     readme = docs.README.read_text()
-    start = readme.index(docs.TABLE_HEADER) + len(docs.TABLE_HEADER)
-    assert readme[start:readme.index("\n\n", start) + 1] == docs.readme_rows()
+    start, end = docs.table_span(readme)
+    assert readme[start:end] == docs.readme_rows()
     assert len(docs.readme_rows().splitlines()) == len(pretrained_names())
     text = docs.DOC.read_text()
-    start = text.index(docs.HEADING)
-    assert text[start:text.index("\n### ", start) + 1] == docs.section()
+    start, end = docs.section_span(text)
+    assert text[start:end] == docs.section(docs.matrices())
