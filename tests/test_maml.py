@@ -18,6 +18,7 @@ from robo_meta.algos.maml import (
     Episodes,
     MAMLPolicy,
     episode_advantages,
+    grouped,
     inner_adapt,
     inner_advantages,
     normalize,
@@ -114,6 +115,53 @@ def test_the_guards_bound_the_mean_and_floor_the_log_std_in_every_forward_pass()
     mean, log_std = module.rows_forward(theta, obs)
     torch.testing.assert_close(mean, raw)
     torch.testing.assert_close(log_std, torch.full_like(mean, -3.0))
+
+
+def test_a_pooled_step_is_the_policy_gradient_over_all_its_episodes():
+    """--inner-episodes 2: episodes (0, 1) and (2, 3) each give one step, the mean of the LVC
+    loss over all their steps, advantages normalized over the pair; by hand as above."""
+    module = _linear_policy()
+    rng = np.random.default_rng(3)
+    n, T, k = 4, 5, 2
+    obs, actions = rng.normal(size=(n, T, 2)), rng.normal(size=(n, T, 1))
+    rewards = rng.normal(size=(n, T))
+    mask = np.ones((n, T))
+    mask[1, 2:] = 0.0  # episode 1 ended after 2 steps, episode 2 after 4
+    mask[2, 4:] = 0.0
+    lrs = {"actor.0.weight": np.array([[0.05, 0.2]]), "actor.0.bias": np.array([0.3]),
+           "log_std": np.array([0.07])}
+    with torch.no_grad():
+        for name, lr in module.step_sizes().items():
+            lr.copy_(torch.as_tensor(lrs[name]))
+    t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    episodes = _episodes(module, t(obs), t(actions), t(rewards * mask), t(mask))
+    advantages = inner_advantages(module, episodes, 0, 0.9, 0.8, k)
+    assert advantages.shape == (n // k, k * T)
+    fast = inner_adapt(module, stacked(module.adapted_parameters(), n // k),
+                       grouped(episodes, k), advantages, steps=1, create_graph=False)
+
+    with torch.no_grad():  # GAE within each episode (tested by hand above)
+        values = module.values(t(obs))[..., 0]
+        gae = episode_advantages(t(rewards * mask), values, t(mask), 0.9, 0.8)[0].numpy()
+    W, b, sigma = np.array([[0.3, -0.2]]), np.array([0.1]), 0.5
+    for g in range(n // k):
+        rows = slice(k * g, k * g + k)
+        valid = mask[rows] > 0
+        x, a = obs[rows][valid] / NORM, actions[rows][valid, 0]
+        A = gae[rows][valid]
+        A = (A - A.mean()) / (A.std() + 1e-8)  # over both episodes' steps together
+        np.testing.assert_allclose(advantages[g].numpy()[mask[rows].reshape(-1) > 0], A,
+                                   rtol=1e-5, atol=1e-5)
+        mu = x @ W[0] + b[0]
+        g_w = -np.mean((A * (a - mu) / sigma**2)[:, None] * x, axis=0)
+        g_b = -np.mean(A * (a - mu) / sigma**2)
+        g_s = -np.mean(A * ((a - mu) ** 2 / sigma**2 - 1.0))
+        np.testing.assert_allclose(fast["actor.0.weight"][g].numpy(),
+                                   W - lrs["actor.0.weight"] * g_w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fast["actor.0.bias"][g].numpy(),
+                                   b - lrs["actor.0.bias"] * g_b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fast["log_std"][g].numpy(),
+                                   math.log(sigma) - lrs["log_std"] * g_s, rtol=1e-5, atol=1e-6)
 
 
 def test_episode_advantages_and_per_row_normalization_by_hand():
@@ -338,6 +386,57 @@ def test_the_first_episode_samples_and_later_ones_take_the_adapted_mean(trained)
     np.testing.assert_array_equal(policy.predict(obs)[0], theta_mean)
 
 
+def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(trained):
+    """exploration_episodes 2 (a run's --inner-episodes 2): θ through both exploration
+    episodes (sampled), then one step on the two pooled, exactly the training-side step."""
+    run_dir, _ = trained
+    loaded = robo_meta.load_policy(run_dir, device="cpu")
+    policy = MAMLPolicy(loaded.module, "point-goal", torch.device("cpu"), inner_steps=2,
+                        gamma=0.99, gae_lambda=0.95, exploration_episodes=2)
+    module, n = policy.module, 2
+    theta = {k: w.detach().clone() for k, w in module.adapted_parameters().items()}
+    rng = np.random.default_rng(7)
+    lengths = (3, 5)  # steps of exploration episodes 1 and 2
+    record = {"obs": np.zeros((n, 2, 5, module.obs_dim)), "act": np.zeros((n, 2, 5, 2)),
+              "rew": np.zeros((n, 2, 5)), "mask": np.zeros((n, 2, 5))}
+    policy.reset(n)
+    for e, length in enumerate(lengths):
+        for step in range(length):
+            obs, reward = rng.normal(size=(n, module.obs_dim)), rng.normal(size=n)
+            action = policy.act(obs, deterministic=True)
+            for key, value in (("obs", obs), ("act", action), ("rew", reward)):
+                record[key][:, e, step] = value
+            record["mask"][:, e, step] = 1.0
+            policy.observe(obs, action, reward, np.zeros(n, bool), np.full(n, step == length - 1))
+        unchanged = all(torch.equal(policy.fast[k][i], w) for k, w in theta.items()
+                        for i in range(n))
+        assert unchanged == (e == 0), e  # no step after the first episode, one after both
+    t = lambda a: torch.as_tensor(a, dtype=torch.float32).flatten(0, 1)  # noqa: E731
+    episodes = _episodes(module, t(record["obs"]), t(record["act"]), t(record["rew"]),
+                         t(record["mask"]))
+    advantages = inner_advantages(module, episodes, 0, 0.99, 0.95, 2)
+    expected = inner_adapt(module, stacked(module.adapted_parameters(), n),
+                           grouped(episodes, 2), advantages, steps=2, create_graph=False)
+    for name, w in expected.items():
+        torch.testing.assert_close(policy.fast[name], w, rtol=1e-6, atol=1e-6)
+    exploit = policy.act(np.ones((n, module.obs_dim)), deterministic=True)
+    np.testing.assert_array_equal(exploit, policy.act(np.ones((n, module.obs_dim))))
+
+
+def test_a_run_with_pooled_inner_episodes_deploys_with_them(tmp_path, capsys):
+    run_dir = tmp_path / "pooled"
+    assert _main(["train", *FLAGS, "--inner-episodes", "2", "--total-steps", ITERATION,
+                  "--out", run_dir]) == 0
+    policy = robo_meta.load_policy(run_dir, device="cpu")
+    assert policy.exploration_episodes == 2
+    assert policy.meta["exploration_episodes"] == 2
+    capsys.readouterr()
+    assert _main(["evaluate", "--policy", run_dir, "--split", "val", "--episodes", "2",
+                  "--inner-steps", "0,1", "--out", tmp_path / "r.json"]) == 2
+    assert "--episodes must be at least 3" in capsys.readouterr().err
+    assert not (tmp_path / "r-k0.json").exists()
+
+
 def test_evaluate_inner_steps_table_and_its_errors(trained, tmp_path, capsys):
     run_dir, _ = trained
     out = tmp_path / "r.json"
@@ -375,6 +474,7 @@ def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
         (["--inner-steps", "-1"], "inner_steps must be in [0, 100], got -1"),
         (["--minibatches", "3"], "minibatches (3) must be at most meta_batch (2)"),
         (["--inner-lr", "-0.1"], "inner_lr must be in [0, 1000]"),
+        (["--inner-episodes", "3"], "inner_episodes (3) must divide rollouts_per_task (2)"),
     ]:
         out = tmp_path / "run"
         assert _main(["train", *FLAGS, *argv, "--total-steps", ITERATION, "--out", out]) == 2

@@ -65,7 +65,11 @@ class MAMLConfig(RunConfig):
     meta_batch: int = 20
     """Tasks per iteration (the meta-batch)."""
     rollouts_per_task: int = 5
-    """Simulations per task; each adapts on its own pre-update episode."""
+    """Simulations per task, each running one pre- and one post-update episode."""
+    inner_episodes: int = 1
+    """Exploration episodes each inner step is taken on, pooled (MAML's fast batch: 20).
+    In training, groups of this many of a task's simulations share one step; a deployed
+    trial explores this many episodes with θ, then adapts. Must divide rollouts_per_task."""
     inner_steps: int = 1
     """Inner gradient steps per adaptation (on the same exploration episode)."""
     inner_lr: float = 0.1
@@ -104,6 +108,11 @@ class MAMLConfig(RunConfig):
             raise RoboMetaError(f"MAMLConfig is for maml, not {self.algo!r}")
         check_range(self, "meta_batch", 1, 1 << 14)
         check_range(self, "rollouts_per_task", 1, 1 << 14)
+        check_range(self, "inner_episodes", 1, 1 << 14)
+        if self.rollouts_per_task % self.inner_episodes:
+            raise RoboMetaError(f"inner_episodes ({self.inner_episodes}) must divide "
+                                f"rollouts_per_task ({self.rollouts_per_task}): a task's "
+                                "simulations adapt in groups of inner_episodes")
         check_range(self, "inner_steps", 0, 100)
         check_range(self, "outer_epochs", 1, 1000)
         check_range(self, "minibatches", 1, 1 << 14)
@@ -150,6 +159,17 @@ class Episodes(NamedTuple):
     logprobs: torch.Tensor  # (n, T) under the weights that sampled them
     rewards: torch.Tensor  # (n, T)
     mask: torch.Tensor  # (n, T) float: 1 where the step belongs to the episode
+
+
+def grouped(episodes: Episodes, k: int) -> Episodes:
+    """(n, T, ...) episodes as (n/k, k*T, ...): each k consecutive episodes pooled into one
+    row, the data of one inner step (the identity for k = 1)."""
+    return Episodes(*(x.reshape(len(x) // k, k * x.shape[1], *x.shape[2:]) for x in episodes))
+
+
+def repeated(fast: FastWeights, k: int) -> FastWeights:
+    """Each row's fast weights for the k simulations of its group, (n/k, ...) -> (n, ...)."""
+    return {name: w.repeat_interleave(k, dim=0) for name, w in fast.items()}
 
 
 # -- the maths, each function tested by hand ----------------------------------------------------
@@ -204,12 +224,14 @@ def inner_adapt(module: MetaSGDActorCritic, start: FastWeights, episodes: Episod
 
 
 def inner_advantages(module: MetaSGDActorCritic, episodes: Episodes, head: int, gamma: float,
-                     lam: float) -> torch.Tensor:
-    """The inner step's advantages: GAE on the critic's ``head``, normalized per row."""
+                     lam: float, k: int = 1) -> torch.Tensor:
+    """The inner step's advantages: GAE on the critic's ``head`` within each (n, T) episode,
+    then normalized over each group of ``k`` pooled episodes: (n/k, k*T), as ``grouped``."""
     with torch.no_grad():
         values = module.values(episodes.obs)[..., head] * module.return_scale.float()
         advantages, _ = episode_advantages(episodes.rewards, values, episodes.mask, gamma, lam)
-    return normalize(advantages, episodes.mask)
+        n = len(advantages)
+    return normalize(advantages.reshape(n // k, -1), episodes.mask.reshape(n // k, -1))
 
 
 def outer_loss(module: MetaSGDActorCritic, pre: Episodes, post: Episodes,
@@ -231,7 +253,8 @@ def outer_loss(module: MetaSGDActorCritic, pre: Episodes, post: Episodes,
 
 class MAML:
     """ProMP / Meta-SGD on ``family``: ``meta_batch`` tasks x ``rollouts_per_task``
-    simulations per iteration, a pre- and a post-update episode each."""
+    simulations per iteration, a pre- and a post-update episode each; each group of
+    ``inner_episodes`` simulations of a task adapts on its pooled pre-update episodes."""
 
     def __init__(self, config: MAMLConfig, family: Family, device: torch.device):
         self.config, self.device, self.family = config.validate(), device, family
@@ -266,10 +289,11 @@ class MAML:
         seed = (cfg.seed + iteration * 2 * self.num_envs) % 2**31
         theta = {k: w.detach() for k, w in module.adapted_parameters().items()}
         pre = self.collect(stacked(theta, self.num_envs), seed)
-        pre_adv = inner_advantages(module, pre, 0, cfg.gamma, cfg.gae_lambda)
-        fast = inner_adapt(module, stacked(module.adapted_parameters(), self.num_envs), pre,
-                           pre_adv, cfg.inner_steps, create_graph=False)
-        post = self.collect(fast, seed + self.num_envs)
+        group = cfg.inner_episodes
+        pre_adv = inner_advantages(module, pre, 0, cfg.gamma, cfg.gae_lambda, group)
+        fast = inner_adapt(module, stacked(module.adapted_parameters(), self.num_envs // group),
+                           grouped(pre, group), pre_adv, cfg.inner_steps, create_graph=False)
+        post = self.collect(repeated(fast, group), seed + self.num_envs)
         self.steps += 2 * self.num_envs * self.horizon
         collected = time.perf_counter()
         stats = self.update(pre, post, pre_adv)
@@ -307,7 +331,8 @@ class MAML:
 
     def update(self, pre: Episodes, post: Episodes, pre_adv: torch.Tensor) -> dict[str, float]:
         """``outer_epochs`` x ``minibatches`` Adam steps on ProMP's objective plus the
-        critic's regression; advantages and targets are computed once, on the whole batch."""
+        critic's regression; advantages and targets are computed once, on the whole batch.
+        ``pre_adv`` is grouped (one row per inner step), ``pre`` and ``post`` are not."""
         cfg, module = self.config, self.module
         with torch.no_grad():
             scale = module.return_scale.float()
@@ -326,6 +351,12 @@ class MAML:
             module.return_scale.copy_(observed if first else
                                       0.9 * module.return_scale + 0.1 * observed)
             targets = torch.stack([pre_returns, post_returns]) / module.return_scale.float()
+        # one row per inner step from here on: a group's pooled episodes, in task order
+        group = cfg.inner_episodes
+        pre, post = grouped(pre, group), grouped(post, group)
+        post_adv, targets = post_adv.reshape(len(pre.obs), -1), targets.reshape(
+            2, len(pre.obs), -1)
+        per //= group
         totals: dict[str, float] = {}
         updates = cfg.outer_epochs * cfg.minibatches
         for _ in range(cfg.outer_epochs):
@@ -411,12 +442,13 @@ def _episode_return(episodes: Episodes) -> float:
 class MAMLPolicy(_PredictMixin):
     """The deployed maml policy: explores, adapts by gradient steps, then exploits.
 
-    Per simulation (row) of a trial: the first ``exploration_episodes`` episodes sample actions
-    (whatever ``deterministic`` says: the inner step needs sampled actions) and are recorded;
-    at the end of each, the row takes ``inner_steps`` gradient steps on that episode from its
-    current weights. Later episodes act with the row's adapted weights, mean actions unless
-    ``deterministic`` is False (a bool or an (n,) array). ``reset`` and ``restart`` give the
-    rows θ again: nothing learned in one trial reaches another, or another row.
+    Per simulation (row) of a trial: the first ``exploration_episodes`` episodes run θ and
+    sample actions (whatever ``deterministic`` says: the inner step needs sampled actions) and
+    are recorded; when the last of them ends, the row takes ``inner_steps`` gradient steps on
+    all of them pooled, as in training (``--inner-episodes``). Later episodes act with the
+    row's adapted weights, mean actions unless ``deterministic`` is False (a bool or an (n,)
+    array). ``reset`` and ``restart`` give the rows θ again: nothing learned in one trial
+    reaches another, or another row.
 
     ``predict`` (SB3's signature) cannot adapt, since no rewards reach it: it acts with the
     meta-learned θ itself (mean actions unless ``deterministic=False``). Use
@@ -446,11 +478,12 @@ class MAMLPolicy(_PredictMixin):
         self.episode, self.t = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         self.trial_seeds = self.seed + np.arange(n, dtype=np.uint64)
         self.trial_step = np.zeros(n, dtype=np.int64)  # counts the noise draws of each trial
-        capacity = 256
-        self._obs = torch.zeros(n, capacity, self.module.obs_dim, device=dev)
-        self._actions = torch.zeros(n, capacity, self.module.act_dim, device=dev)
-        self._logp, self._rewards = (torch.zeros(n, capacity, device=dev) for _ in range(2))
-        self._mask = torch.zeros(n, capacity, device=dev)
+        # the record of each row's exploration episodes: (n, episodes, steps, ...)
+        shape, capacity = (n, self.exploration_episodes), 256
+        self._obs = torch.zeros(*shape, capacity, self.module.obs_dim, device=dev)
+        self._actions = torch.zeros(*shape, capacity, self.module.act_dim, device=dev)
+        self._logp, self._rewards = (torch.zeros(*shape, capacity, device=dev) for _ in range(2))
+        self._mask = torch.zeros(*shape, capacity, device=dev)
 
     def restart(self, rows: np.ndarray) -> None:
         """Start new trials in ``rows``: θ again, the episode count and record cleared."""
@@ -469,6 +502,12 @@ class MAMLPolicy(_PredictMixin):
         self.trial_seeds = np.asarray(seeds, dtype=np.uint64).reshape(self._num_envs)
         self.trial_step[:] = 0
 
+    def _recording(self) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The exploring rows, and (row, episode, step) indices of their record."""
+        rows = np.flatnonzero(self.episode < self.exploration_episodes)
+        as_index = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
+        return rows, as_index(rows), as_index(self.episode[rows]), as_index(self.t[rows])
+
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool | np.ndarray = True) -> np.ndarray:
         if self._num_envs is None:
@@ -483,56 +522,49 @@ class MAMLPolicy(_PredictMixin):
         sample = exploring | ~np.broadcast_to(np.asarray(deterministic, dtype=bool), (n,))
         sampled = torch.as_tensor(sample, device=self.device).unsqueeze(-1)
         action = torch.where(sampled, mean + log_std.exp() * noise, mean)
-        rows = np.flatnonzero(exploring)
+        rows, r, e, t = self._recording()
         if len(rows):
             self._grow(int(self.t[rows].max()) + 1)
-            r, t = torch.as_tensor(rows, device=self.device), torch.as_tensor(self.t[rows],
-                                                                             device=self.device)
-            self._obs[r, t], self._actions[r, t] = o[r], action[r]
-            self._logp[r, t] = gaussian_logprob(mean[r], log_std[r], action[r])
+            self._obs[r, e, t], self._actions[r, e, t] = o[r], action[r]
+            self._logp[r, e, t] = gaussian_logprob(mean[r], log_std[r], action[r])
         return action.cpu().numpy().astype(np.float64)
 
     def observe(self, obs, action, reward, terminated, truncated) -> None:
         if self._num_envs is None:
             raise RoboMetaError("call reset(num_envs) before observe()")
-        exploring = self.episode < self.exploration_episodes
-        rows = np.flatnonzero(exploring)
+        rows, r, e, t = self._recording()
         if len(rows):
-            r, t = torch.as_tensor(rows, device=self.device), torch.as_tensor(self.t[rows],
-                                                                             device=self.device)
             reward = torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device)
-            self._rewards[r, t], self._mask[r, t] = reward[r], 1.0
+            self._rewards[r, e, t], self._mask[r, e, t] = reward[r], 1.0
             self.t[rows] += 1
         done = np.logical_or(terminated, truncated)
-        ended = np.flatnonzero(done & exploring)
-        for episode in np.unique(self.episode[ended]):  # one critic head per group
-            self._adapt(ended[self.episode[ended] == episode])
         self.episode[done] += 1
         self.t[done] = 0
+        explored = np.flatnonzero(done & (self.episode == self.exploration_episodes))
+        if len(explored):
+            self._adapt(explored)
 
     def _adapt(self, rows: np.ndarray) -> None:
-        """``inner_steps`` gradient steps for ``rows`` on their recorded episode."""
-        r = torch.as_tensor(rows, device=self.device)
-        length = int(self._mask[r].sum(1).max().item())
-        episodes = Episodes(self._obs[r, :length], self._actions[r, :length],
-                            self._logp[r, :length], self._rewards[r, :length],
-                            self._mask[r, :length])
-        head = 0 if self.episode[rows[0]] == 0 else 1  # θ's episode, or an adapted one
+        """``inner_steps`` gradient steps for ``rows`` on their recorded episodes, pooled."""
+        r, k = torch.as_tensor(rows, device=self.device), self.exploration_episodes
+        length = int(self._mask[r].sum(2).max().item())
+        episodes = Episodes(*(b[r, :, :length].flatten(0, 1) for b in (
+            self._obs, self._actions, self._logp, self._rewards, self._mask)))
         with torch.enable_grad():
-            advantages = inner_advantages(self.module, episodes, head, self.gamma,
-                                          self.gae_lambda)
-            start = {k: w[r] for k, w in self.fast.items()}
-            adapted = inner_adapt(self.module, start, episodes, advantages, self.inner_steps,
-                                  create_graph=False)
-        for k, w in adapted.items():
-            self.fast[k][r] = w
+            advantages = inner_advantages(self.module, episodes, 0, self.gamma,
+                                          self.gae_lambda, k)
+            start = {name: w[r] for name, w in self.fast.items()}
+            adapted = inner_adapt(self.module, start, grouped(episodes, k), advantages,
+                                  self.inner_steps, create_graph=False)
+        for name, w in adapted.items():
+            self.fast[name][r] = w
         self._mask[r] = 0.0
 
     def _grow(self, needed: int) -> None:
-        """Double the episode record until it holds ``needed`` steps."""
-        while self._obs.shape[1] < needed:
+        """Double the episode record until it holds ``needed`` steps per episode."""
+        while self._obs.shape[2] < needed:
             self._obs, self._actions, self._logp, self._rewards, self._mask = (
-                torch.cat([b, torch.zeros_like(b)], dim=1) for b in
+                torch.cat([b, torch.zeros_like(b)], dim=2) for b in
                 (self._obs, self._actions, self._logp, self._rewards, self._mask))
 
     @torch.no_grad()
@@ -558,7 +590,8 @@ def load_policy(config: RunConfig, modules: dict[str, nn.Module], family: str,
                             f"{type(module).__name__} (config.json names the wrong algorithm?)")
     get_family(family)  # a clear error for a family this installation lacks
     return MAMLPolicy(module, family, device, config.inner_steps, config.gamma,
-                      config.gae_lambda, name=name or "maml", seed=seed, meta=meta)
+                      config.gae_lambda, name=name or "maml", seed=seed, meta=meta,
+                      exploration_episodes=config.inner_episodes)
 
 
 ALGORITHMS = (AlgorithmSpec(
