@@ -8,10 +8,14 @@ kept machine-readable in ``meta.json["evaluation"]``, so a test can re-run the e
 check that the card still holds, and the full reports (every trial's returns) in
 ``report-<split>.json``, so shipped policies of one family can be compared paired
 (``robo-meta compare``, the measured gap of ``robo-meta families``) without re-running them.
+``meta.json["val_curve"]`` keeps the run's quick evaluations (step and episode-1 return on
+``val``, from its metrics.csv), so whether training had converged can be checked from the
+shipped files too (``robo_meta.quality_bars.plateau``).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import tempfile
@@ -76,6 +80,9 @@ def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: 
                     "runner": state["runner"]}, staging / "state.pt")
         meta = {**meta, "training_command": command,
                 "state_sha256": checkpoint.sha256(staging / "state.pt")}
+        curve = val_curve(run_dir)
+        if curve is not None:
+            meta["val_curve"] = curve
         io.write_json(staging / "meta.json", meta)
         reports = evaluate_splits(str(staging), seeds, label=f"pretrained:{name}")
         meta["evaluation"] = _evaluation(reports, seeds)
@@ -86,6 +93,20 @@ def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: 
             shutil.rmtree(target)
         staging.rename(target)
     return target
+
+
+def val_curve(run_dir: str | Path) -> dict[str, list] | None:
+    """The quick evaluations of a run (``--eval-every``): ``{"steps": [...], "return_ep1":
+    [...]}`` from its metrics.csv, the rows that have ``eval/return_ep1``; None without any."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        return None
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("eval/return_ep1")]
+    if not rows:
+        return None
+    return {"steps": [int(float(r["step"])) for r in rows],
+            "return_ep1": [float(r["eval/return_ep1"]) for r in rows]}
 
 
 def refresh(name: str, root: Path = PRETRAINED_DIR) -> Path:

@@ -8,7 +8,9 @@ The bars (docs/benchmarks.md; benchmarks, not CI tests) say what adapting well m
 - where the task must be found by exploring (a ``goal`` task), ``rl2``'s episode 2 beats its
   episode 1, paired over the same trials;
 - ``rma`` reaches 0.8 by episode 1 on ``test`` and 0.5 on ``ood``, and ``rma - rl2`` at
-  episode 1 is at least 0 (paired).
+  episode 1 is at least 0 (paired);
+- ``dr`` and ``oracle`` had converged: their quick-evaluation curve (``meta.json["val_curve"]``)
+  is flat over the last 20 % of the run (``plateau``).
 
 A normalized score bar is "n/a" on a split where ``oracle - dr`` is not significantly positive:
 there the score divides by a gap that may be zero or negative and means nothing.
@@ -21,12 +23,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from robo_meta import io
 from robo_meta.adaptive import PRETRAINED_DIR
 from robo_meta.envs import get_family
 from robo_meta.pretrained import matrix, shipped_report
 from robo_meta.report import interval, is_census, paired_difference, trials, unpaired_reason
 
 RL2_TEST, RL2_OOD, RMA_TEST, RMA_OOD = 0.8, 0.5, 0.8, 0.5
+TAIL, FLAT = 0.2, 0.1  # the last 20 % of a run; flat: rises by at most 10 % of the gap there
+
+
+def plateau(curve: dict[str, list] | None, gap: float | None) -> dict[str, Any] | None:
+    """How much a run's quick-evaluation curve still rose over its last ``TAIL`` of steps.
+
+    The rise is the least-squares slope of the evaluations at or after 80 % of the last
+    evaluated step, times 20 % of that step (a fit, not last minus first: each point is a
+    few tasks' noisy mean). It is "flat" when ``|rise| <= FLAT x gap``, ``gap`` the family's
+    ``oracle - dr`` on ``test``: a curve still moving by a tenth of the gap the family
+    measures could change the comparison. None without a stored curve, with fewer than 3
+    evaluations in the tail, or without a positive gap.
+    """
+    if not curve or gap is None or gap <= 0:
+        return None
+    steps = np.asarray(curve["steps"], dtype=float)
+    returns = np.asarray(curve["return_ep1"], dtype=float)
+    tail = steps >= (1 - TAIL) * steps[-1]
+    if tail.sum() < 3:
+        return None
+    slope = np.polyfit(steps[tail], returns[tail], 1)[0]
+    rise = float(slope * TAIL * steps[-1])
+    return {"rise": rise, "points": int(tail.sum()), "of_gap": rise / gap,
+            "flat": abs(rise) <= FLAT * gap}
 
 
 def _score(rows: dict, family: str, algo: str, episode: int) -> float | None:
@@ -85,7 +114,10 @@ def bars(root: Path = PRETRAINED_DIR,
             "rl2_test": rl2_test, "rl2_ood": rl2_ood,
             "rl2_minus_dr": None if rl2 is None or rl2["minus_dr"] is None
             else _difference(rl2["minus_dr"], 2),
-            "explore": None, "rma_test": rma_test, "rma_ood": rma_ood, "rma_minus_rl2": None}
+            "explore": None, "rma_test": rma_test, "rma_ood": rma_ood, "rma_minus_rl2": None,
+            "converged": {algo: plateau(_curve(root, f"{family}-{algo}"),
+                                        gap["mean"] if gap else None)
+                          for algo in ("dr", "oracle")}}
         rl2_report = shipped_report(f"{family}-rl2", "test", root)
         if rl2_report is not None and get_family(family).spec.task == "goal":
             row["explore"] = episode_gain(rl2_report)
@@ -97,6 +129,11 @@ def bars(root: Path = PRETRAINED_DIR,
                                     "significant": diff["excludes_zero"][0]}
         out.append(row)
     return out
+
+
+def _curve(root: Path, name: str) -> dict[str, list] | None:
+    path = root / name / "meta.json"
+    return io.read_json(path, "pretrained meta").get("val_curve") if path.is_file() else None
 
 
 def _met(value: float | None, bar: float, meaningful: bool) -> str:
@@ -112,13 +149,17 @@ def _diff(d: dict[str, Any] | None, passed: bool | None = None) -> str:
     return f"{d['mean']:+.1f} ± {d['ci95']:.1f} {'yes' if ok else 'NO'}"
 
 
+def _flat(p: dict[str, Any] | None) -> str:
+    return "-" if p is None else f"{p['of_gap']:+.2f} {'yes' if p['flat'] else 'NO'}"
+
+
 def bars_markdown(rows: list[dict[str, Any]]) -> str:
     """``bars`` rows as one markdown table: each cell the value and whether the bar is met."""
     lines = ["| family | valid: oracle - dr (ep 1) | rl2 score ep 2, test (>= 0.8) "
              "| rl2 score ep 2, ood (>= 0.5) | rl2 - dr (ep 2) | rl2 ep 2 - ep 1 (goal tasks) "
              "| rma score ep 1, test (>= 0.8) | rma score ep 1, ood (>= 0.5) "
-             "| rma - rl2 (ep 1, >= 0) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| rma - rl2 (ep 1, >= 0) | dr, oracle flat over the last 20 % (rise / gap) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gap = r["valid"]
         rma_rl2 = r["rma_minus_rl2"]
@@ -130,6 +171,7 @@ def bars_markdown(rows: list[dict[str, Any]]) -> str:
             _met(r["rma_test"], RMA_TEST, r["scored"]["test"]),
             _met(r["rma_ood"], RMA_OOD, r["scored"]["ood"]),
             "-" if rma_rl2 is None else _diff(rma_rl2, rma_rl2["mean"] >= 0)
-            + ("*" if rma_rl2["significant"] else "")]
+            + ("*" if rma_rl2["significant"] else ""),
+            ", ".join(_flat(r["converged"][algo]) for algo in ("dr", "oracle"))]
         lines.append(f"| {r['family']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

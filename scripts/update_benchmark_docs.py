@@ -47,7 +47,12 @@ BARS = """The quality bars (`robo-meta policies bars`, from the same reports): e
 value and whether the bar is met ("yes"/"NO"); differences are paired, 95 % Student-t over
 tasks (a difference passes when its interval excludes 0 above it; `rma - rl2` passes at a
 mean of at least 0, `*` where it is also significant). A normalized-score bar reads "n/a" on
-a split where `oracle - dr` is not significantly positive: the score means nothing there."""
+a split where `oracle - dr` is not significantly positive: the score means nothing there.
+The last column asks whether `dr` and `oracle` had converged: the rise of their quick-eval
+curve (`val`, episode 1, stored in each `meta.json`) over the last 20 % of the run, a
+least-squares fit, as a fraction of the family's `oracle - dr` gap; flat ("yes") within
+±0.10. "-" where no curve is stored (`cheetah-vel` and `point-goal` were trained before
+exports kept it)."""
 
 
 def matrices() -> dict[str, list[dict]]:

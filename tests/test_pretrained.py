@@ -223,7 +223,41 @@ def test_quality_bars_computed_by_hand(tmp_path):
     assert row["explore"]["ci95"] == pytest.approx(half) and row["explore"]["significant"]
     line = quality_bars.bars_markdown([row]).splitlines()[-1]
     assert line == (f"| point-goal | +10.0 ± 0.0 yes | 0.83 yes | - | +8.3 ± {half:.1f} yes "
-                    f"| +6.7 ± {half:.1f} yes | - | - | - |")
+                    f"| +6.7 ± {half:.1f} yes | - | - | - | -, - |")
+
+
+def test_convergence_is_the_fitted_rise_over_the_last_fifth_against_the_gap(tmp_path):
+    from robo_meta import quality_bars
+
+    _episode_report(tmp_path, "point-goal-dr", "dr", [(10, 10), (15, 15), (30, 30)])
+    _episode_report(tmp_path, "point-goal-oracle", "oracle", [(20, 20), (25, 25), (40, 40)])
+    steps = [100_000 * i for i in range(1, 11)]
+    # dr: the tail (0.8, 0.9, 1.0 M) at 5, 6, 7.5: least-squares slope (-0.1 x -7/6 + 0.1 x
+    # 4/3) / 0.02 = 12.5 per M steps, rise 2.5 over 0.2 M; oracle 9, 8, 9.2: 1 per M, rise 0.2
+    for algo, tail in (("dr", [5.0, 6.0, 7.5]), ("oracle", [9.0, 8.0, 9.2])):
+        meta_path = tmp_path / f"point-goal-{algo}" / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        meta["val_curve"] = {"steps": steps, "return_ep1": [0.0] * 7 + tail}
+        meta_path.write_text(json.dumps(meta))
+    (row,) = quality_bars.bars(tmp_path)
+    dr, oracle = row["converged"]["dr"], row["converged"]["oracle"]
+    assert dr["points"] == 3 and dr["rise"] == pytest.approx(2.5)  # gap 10: a quarter of it
+    assert dr["of_gap"] == pytest.approx(0.25) and not dr["flat"]
+    assert oracle["rise"] == pytest.approx(0.2) and oracle["flat"]
+    assert quality_bars.bars_markdown([row]).endswith("| +0.25 NO, +0.02 yes |")
+    # fewer than 3 evaluations in the last fifth, or no positive gap: no verdict
+    assert quality_bars.plateau({"steps": [1, 10], "return_ep1": [0.0, 1.0]}, 10.0) is None
+    assert quality_bars.plateau({"steps": steps, "return_ep1": [0.0] * 10}, -1.0) is None
+
+
+def test_export_keeps_the_runs_quick_evaluations(tmp_path):
+    (tmp_path / "metrics.csv").write_text(
+        "step,lr,eval/return_ep1,eval/return_ep2\n8192,0.001,,\n16384,0.001,-5.5,-4.0\n"
+        "24576,0.001,,\n32768,0.001,-3.25,-3.0\n")
+    assert pretrained.val_curve(tmp_path) == {"steps": [16384, 32768],
+                                              "return_ep1": [-5.5, -3.25]}
+    (tmp_path / "metrics.csv").write_text("step,lr\n8192,0.001\n")
+    assert pretrained.val_curve(tmp_path) is None
 
 
 def test_quality_bars_say_n_a_where_the_oracle_gap_is_not_significant(tmp_path):
