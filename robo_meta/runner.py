@@ -123,10 +123,15 @@ class Runner:
     # -- the loop ------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
         """Quick check on the first ``eval_tasks`` val tasks (deterministic actions); trials
-        whose simulation failed are left out, and counted in ``eval/failed_trials``."""
+        whose simulation failed are left out, and counted in ``eval/failed_trials``.
+
+        Trials of ``episodes_per_trial`` episodes, and at least one more than a policy spends
+        exploring (maml's ``--inner-episodes``), so the curve shows an adapted episode."""
         tasks = self.family.tasks("val")[: self.config.eval_tasks]
-        results = run_trials(self.algorithm.adaptive_policy(), self.family, tasks,
-                             episodes=self.config.episodes_per_trial, seed=EVAL_SEED,
+        policy = self.algorithm.adaptive_policy()
+        episodes = max(self.config.episodes_per_trial,
+                       getattr(policy, "exploration_episodes", 0) + 1)
+        results = run_trials(policy, self.family, tasks, episodes=episodes, seed=EVAL_SEED,
                              threads=self.config.threads)
         scored = ~results.failed.any(axis=1)  # a failed simulation's episode has no return
         means = (results.returns[scored].mean(axis=0) if scored.any()

@@ -425,8 +425,11 @@ def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(t
 
 def test_a_run_with_pooled_inner_episodes_deploys_with_them(tmp_path, capsys):
     run_dir = tmp_path / "pooled"
-    assert _main(["train", *FLAGS, "--inner-episodes", "2", "--total-steps", ITERATION,
-                  "--out", run_dir]) == 0
+    assert _main(["train", *FLAGS, "--inner-episodes", "2", "--episodes-per-trial", "2",
+                  "--total-steps", ITERATION, "--out", run_dir]) == 0
+    # the quick evaluation scores one episode after the two it explores
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "eval/return_ep3" in header and "eval/return_ep4" not in header
     policy = robo_meta.load_policy(run_dir, device="cpu")
     assert policy.exploration_episodes == 2
     assert policy.meta["exploration_episodes"] == 2
