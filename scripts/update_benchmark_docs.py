@@ -8,6 +8,8 @@
 - docs/curves/FAMILY.png for every family with shipped policies: the ``robo-meta compare``
   figure of their ``test`` reports (dr, oracle, rl2, then the rest), which docs/families.md
   shows.
+- The table of measured gaps in docs/families.md (``oracle - dr`` on ``test``, episode 1, as
+  ``robo-meta families`` prints it).
 
 Run it after exporting or refreshing a pretrained policy, so the documents say what the
 reports say::
@@ -108,10 +110,34 @@ def table_span(text: str) -> tuple[int, int]:
     return start, text.index("\n\n", start) + 1
 
 
-def update_readme() -> None:
-    text = README.read_text()
-    start, end = table_span(text)
-    io.write_text(README, text[:start] + readme_rows() + text[end:])
+FAMILIES = DOCS / "families.md"
+GAPS_HEADER = "| family | oracle − dr (test, episode 1) | verdict |\n|---|---|---|\n"
+
+
+def gap_rows() -> str:
+    """One row per family of FAMILY_ORDER: its measured validity gap and verdict."""
+    rows = []
+    for family in FAMILY_ORDER:
+        gap = pretrained.measured_gap(family)
+        rows.append(f"| `{family}` | not measured | |\n" if gap is None else
+                    f"| `{family}` | {gap['mean']:+.1f} ± {gap['ci95']:.1f} | {gap['verdict']} |\n")
+    return "".join(rows)
+
+
+def gaps_span(text: str) -> tuple[int, int]:
+    """Where the rows of the measured-gap table lie in docs/families.md."""
+    start = text.index(GAPS_HEADER) + len(GAPS_HEADER)
+    return start, text.index("\n\n", start) + 1
+
+
+def update_tables() -> None:
+    """README's shipped-policies rows and docs/families.md's measured gaps."""
+    for path, span, rows in ((README, table_span, readme_rows),
+                             (FAMILIES, gaps_span, gap_rows)):
+        text = path.read_text()
+        start, end = span(text)
+        io.write_text(path, text[:start] + rows() + text[end:])
+        print(f"rewrote the table {rows.__name__} in {path}")
 
 
 def curves(rows: list[dict], split: str = "test") -> list[Path]:
@@ -143,8 +169,7 @@ def main() -> int:
     start, end = section_span(text)
     io.write_text(DOC, text[:start] + section(rows) + text[end:])
     print(f"rewrote {HEADING!r} in {DOC}")
-    update_readme()
-    print(f"rewrote the table of shipped policies in {README}")
+    update_tables()
     for path in curves(rows["test"]):
         print(f"wrote {path}")
     return 0

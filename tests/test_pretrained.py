@@ -284,13 +284,17 @@ def _docs_script():
 
 
 def test_the_documents_say_what_the_shipped_reports_say():
-    """README's table of shipped policies and the matrix section of docs/benchmarks.md are
-    what scripts/update_benchmark_docs.py writes from the shipped meta and reports today."""
+    """README's table of shipped policies, the matrix section of docs/benchmarks.md and the
+    measured gaps of docs/families.md are what scripts/update_benchmark_docs.py writes from
+    the shipped meta and reports today."""
     docs = _docs_script()
     readme = docs.README.read_text()
     start, end = docs.table_span(readme)
     assert readme[start:end] == docs.readme_rows()
     assert len(docs.readme_rows().splitlines()) == len(pretrained_names())
+    families = docs.FAMILIES.read_text()
+    start, end = docs.gaps_span(families)
+    assert families[start:end] == docs.gap_rows()
     text = docs.DOC.read_text()
     start, end = docs.section_span(text)
     assert text[start:end] == docs.section(docs.matrices())
