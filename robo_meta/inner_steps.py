@@ -63,15 +63,18 @@ def output_paths(out: Path, steps: list[int]) -> dict[str, Path]:
 
 
 def steps_table(reports: list[dict[str, Any]], steps: list[int], episode: int) -> str:
-    """Rows: k, mean return of ``episode`` ± 95 % CI, paired difference from the first k."""
-    from robo_meta.evaluation import summarize
-    from robo_meta.report import per_task
+    """Rows: k, mean return of ``episode`` ± 95 % CI, paired difference from the first k.
 
-    returns = [per_task(r)[:, episode] for r in reports]  # (tasks,) each, seeds averaged
+    Intervals as ``robo-meta compare``'s: over tasks (seeds averaged within each), or over the
+    seeds within tasks where the tasks are a census of the distribution (cheetah-dir)."""
+    from robo_meta.report import interval, is_census, trials
+
+    census = is_census(reports[0])
+    returns = [trials(r)[:, :, [episode]] for r in reports]  # (tasks, seeds, 1) each
     rows = []
     for k, values in zip(steps, returns, strict=True):
-        own = summarize(values[:, None])
-        diff = summarize((values - returns[0])[:, None])
+        own = interval(values, census)
+        diff = interval(values - returns[0], census)
         mean, ci = diff["mean"][0], diff["ci95"][0]
         paired = ("" if k == steps[0] else
                   f"{mean:+.2f} ± {ci:.2f}" + (" *" if abs(mean) > ci else ""))

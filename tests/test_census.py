@@ -107,3 +107,18 @@ def test_normalized_score_of_a_census_resamples_seeds_not_tasks():
     sampled = normalized_score(*({**r, "census": False} for r in (rl2, dr, oracle)))
     # resampling tasks draws (0, 0): 10/10 = 1 and (1, 1): 50/200 = 0.25, a quarter each
     assert (sampled["low"], sampled["high"]) == (pytest.approx([0.25]), pytest.approx([1.0]))
+
+
+def test_the_inner_steps_table_of_a_census_is_over_the_seeds_within_tasks():
+    from robo_meta.inner_steps import steps_table
+
+    # episode 2 after k = 0 and k = 1 steps; the same per-trial differences as above
+    k0 = _report([[[0.0, 10.0], [0.0, 12.0], [0.0, 11.0]],
+                  [[0.0, -5.0], [0.0, -1.0], [0.0, -3.0]]], "maml")
+    k1 = _report([[[0.0, 16.0], [0.0, 19.0], [0.0, 13.0]],
+                  [[0.0, -1.0], [0.0, 6.0], [0.0, -2.0]]], "maml")
+    d = np.array([[[6.0], [7.0], [2.0]], [[4.0], [7.0], [1.0]]])
+    own = summarize_census(np.array([e["returns"] for e in k1["tasks"]])[:, :, [1]])
+    row = steps_table([k0, k1], [0, 1], episode=1).splitlines()[-2].split()
+    assert row == ["1", f"{own['mean'][0]:.2f}", f"{own['ci95'][0]:.2f}", "+4.50", "±",
+                   f"{summarize_census(d)['ci95'][0]:.2f}", "*"]  # t(1) over 2 tasks: no *
