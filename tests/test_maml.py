@@ -52,8 +52,37 @@ def _episodes(module, obs, actions, rewards, mask) -> Episodes:
 
 
 # -- the maths ----------------------------------------------------------------------------------
-def test_the_inner_step_is_the_hand_computed_policy_gradient_step():
+# Meta-SGD: a different step size for every weight of _linear_policy
+LRS = {"actor.0.weight": np.array([[0.05, 0.2]]), "actor.0.bias": np.array([0.3]),
+       "log_std": np.array([0.07])}
+
+
+def _meta_sgd_linear_policy() -> MetaSGDActorCritic:
     module = _linear_policy()
+    with torch.no_grad():
+        for name, lr in module.step_sizes().items():
+            lr.copy_(torch.as_tensor(LRS[name]))
+    return module
+
+
+def _assert_hand_step(fast, row: int, x, a, A) -> None:
+    """Row ``row`` of ``fast`` is θ - α ⊙ ∇L for L = -mean_t A_t log N(a_t; W x_t + b, σ),
+    the gradient written by hand (W, b, σ of _linear_policy; ``x`` already normalized)."""
+    W, b, sigma = np.array([[0.3, -0.2]]), np.array([0.1]), 0.5
+    mu = x @ W[0] + b[0]
+    g_w = -np.mean((A * (a - mu) / sigma**2)[:, None] * x, axis=0)
+    g_b = -np.mean(A * (a - mu) / sigma**2)
+    g_s = -np.mean(A * ((a - mu) ** 2 / sigma**2 - 1.0))
+    np.testing.assert_allclose(fast["actor.0.weight"][row].numpy(),
+                               W - LRS["actor.0.weight"] * g_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast["actor.0.bias"][row].numpy(),
+                               b - LRS["actor.0.bias"] * g_b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast["log_std"][row].numpy(),
+                               math.log(sigma) - LRS["log_std"] * g_s, rtol=1e-5, atol=1e-6)
+
+
+def test_the_inner_step_is_the_hand_computed_policy_gradient_step():
+    module = _meta_sgd_linear_policy()
     rng = np.random.default_rng(0)
     n, T = 2, 5
     obs = rng.normal(size=(n, T, 2))
@@ -61,66 +90,20 @@ def test_the_inner_step_is_the_hand_computed_policy_gradient_step():
     advantages = rng.normal(size=(n, T))
     mask = np.ones((n, T))
     mask[1, 3:] = 0.0  # row 1's episode ended after 3 steps
-    # Meta-SGD: a different step size for every weight
-    lrs = {"actor.0.weight": np.array([[0.05, 0.2]]), "actor.0.bias": np.array([0.3]),
-           "log_std": np.array([0.07])}
-    with torch.no_grad():
-        for name, lr in module.step_sizes().items():
-            lr.copy_(torch.as_tensor(lrs[name]))
     t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
     episodes = _episodes(module, t(obs), t(actions), t(np.zeros((n, T))), t(mask))
     fast = inner_adapt(module, stacked(module.adapted_parameters(), n), episodes,
                        t(advantages), steps=1, create_graph=False)
-
-    W, b, sigma = np.array([[0.3, -0.2]]), np.array([0.1]), 0.5
     for i in range(n):
         valid = mask[i] > 0
-        x, a, A = obs[i][valid] / NORM, actions[i][valid, 0], advantages[i][valid]
-        mu = x @ W[0] + b[0]
-        # L = -mean_t A_t log N(a_t; mu_t, sigma): its gradient by hand
-        g_w = -np.mean((A * (a - mu) / sigma**2)[:, None] * x, axis=0)
-        g_b = -np.mean(A * (a - mu) / sigma**2)
-        g_s = -np.mean(A * ((a - mu) ** 2 / sigma**2 - 1.0))
-        np.testing.assert_allclose(fast["actor.0.weight"][i].numpy(), W - lrs["actor.0.weight"]
-                                   * g_w, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(fast["actor.0.bias"][i].numpy(),
-                                   b - lrs["actor.0.bias"] * g_b, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(fast["log_std"][i].numpy(),
-                                   math.log(sigma) - lrs["log_std"] * g_s, rtol=1e-5, atol=1e-6)
-
-
-def test_the_guards_bound_the_mean_and_floor_the_log_std_in_every_forward_pass():
-    """--squash-mean and --min-log-std: the mean of every row (and of θ) in (-1, 1), the log
-    std at least the floor, and no gradient pushes the log std further below it."""
-    module = _linear_policy(log_std=-3.0)
-    module.squash_mean, module.min_log_std = True, -0.5
-    with torch.no_grad():
-        module.actor[0].bias.fill_(4.0)  # unbounded, the mean would be 4 + 0.3 x0 - 0.2 x1
-    obs = torch.tensor([[[1.0, -1.0]], [[-4.0, 4.0]]])  # (n=2, T=1, 2)
-    theta = stacked(module.adapted_parameters(), 2)
-    mean, log_std = module.rows_forward(theta, obs)
-    x = obs / NORM
-    raw = 4.0 + 0.3 * x[..., :1] - 0.2 * x[..., 1:]
-    torch.testing.assert_close(mean, torch.tanh(raw))
-    assert float(mean.abs().max()) < 1.0 and float(raw.min()) > 1.0
-    torch.testing.assert_close(log_std, torch.full_like(mean, -0.5))
-    shared_mean, shared_log_std = module.shared_forward(obs[:, 0])
-    torch.testing.assert_close(shared_mean, mean[:, 0])
-    torch.testing.assert_close(shared_log_std, torch.full_like(shared_mean, -0.5))
-    logp = gaussian_logprob(mean, log_std, torch.zeros_like(mean)).sum()
-    (grad,) = torch.autograd.grad(logp, [module.log_std])
-    assert float(grad.abs().max()) == 0.0  # below the floor: held there
-    # off (the default, and every older checkpoint): the raw mean and log std
-    module.squash_mean, module.min_log_std = False, None
-    mean, log_std = module.rows_forward(theta, obs)
-    torch.testing.assert_close(mean, raw)
-    torch.testing.assert_close(log_std, torch.full_like(mean, -3.0))
+        _assert_hand_step(fast, i, obs[i][valid] / NORM, actions[i][valid, 0],
+                          advantages[i][valid])
 
 
 def test_a_pooled_step_is_the_policy_gradient_over_all_its_episodes():
     """--inner-episodes 2: episodes (0, 1) and (2, 3) each give one step, the mean of the LVC
     loss over all their steps, advantages normalized over the pair; by hand as above."""
-    module = _linear_policy()
+    module = _meta_sgd_linear_policy()
     rng = np.random.default_rng(3)
     n, T, k = 4, 5, 2
     obs, actions = rng.normal(size=(n, T, 2)), rng.normal(size=(n, T, 1))
@@ -128,11 +111,6 @@ def test_a_pooled_step_is_the_policy_gradient_over_all_its_episodes():
     mask = np.ones((n, T))
     mask[1, 2:] = 0.0  # episode 1 ended after 2 steps, episode 2 after 4
     mask[2, 4:] = 0.0
-    lrs = {"actor.0.weight": np.array([[0.05, 0.2]]), "actor.0.bias": np.array([0.3]),
-           "log_std": np.array([0.07])}
-    with torch.no_grad():
-        for name, lr in module.step_sizes().items():
-            lr.copy_(torch.as_tensor(lrs[name]))
     t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
     episodes = _episodes(module, t(obs), t(actions), t(rewards * mask), t(mask))
     advantages = inner_advantages(module, episodes, 0, 0.9, 0.8, k)
@@ -143,25 +121,14 @@ def test_a_pooled_step_is_the_policy_gradient_over_all_its_episodes():
     with torch.no_grad():  # GAE within each episode (tested by hand above)
         values = module.values(t(obs))[..., 0]
         gae = episode_advantages(t(rewards * mask), values, t(mask), 0.9, 0.8)[0].numpy()
-    W, b, sigma = np.array([[0.3, -0.2]]), np.array([0.1]), 0.5
     for g in range(n // k):
         rows = slice(k * g, k * g + k)
         valid = mask[rows] > 0
-        x, a = obs[rows][valid] / NORM, actions[rows][valid, 0]
         A = gae[rows][valid]
         A = (A - A.mean()) / (A.std() + 1e-8)  # over both episodes' steps together
         np.testing.assert_allclose(advantages[g].numpy()[mask[rows].reshape(-1) > 0], A,
                                    rtol=1e-5, atol=1e-5)
-        mu = x @ W[0] + b[0]
-        g_w = -np.mean((A * (a - mu) / sigma**2)[:, None] * x, axis=0)
-        g_b = -np.mean(A * (a - mu) / sigma**2)
-        g_s = -np.mean(A * ((a - mu) ** 2 / sigma**2 - 1.0))
-        np.testing.assert_allclose(fast["actor.0.weight"][g].numpy(),
-                                   W - lrs["actor.0.weight"] * g_w, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(fast["actor.0.bias"][g].numpy(),
-                                   b - lrs["actor.0.bias"] * g_b, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(fast["log_std"][g].numpy(),
-                                   math.log(sigma) - lrs["log_std"] * g_s, rtol=1e-5, atol=1e-6)
+        _assert_hand_step(fast, g, obs[rows][valid] / NORM, actions[rows][valid, 0], A)
 
 
 def test_episode_advantages_and_per_row_normalization_by_hand():
