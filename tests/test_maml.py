@@ -100,6 +100,34 @@ def test_the_inner_step_is_the_hand_computed_policy_gradient_step():
                           advantages[i][valid])
 
 
+def test_the_guards_bound_the_mean_and_floor_the_log_std_in_every_forward_pass():
+    """--squash-mean and --min-log-std: the mean of every row (and of θ) in (-1, 1), the log
+    std at least the floor, and no gradient pushes the log std further below it."""
+    module = _linear_policy(log_std=-3.0)
+    module.squash_mean, module.min_log_std = True, -0.5
+    with torch.no_grad():
+        module.actor[0].bias.fill_(4.0)  # unbounded, the mean would be 4 + 0.3 x0 - 0.2 x1
+    obs = torch.tensor([[[1.0, -1.0]], [[-4.0, 4.0]]])  # (n=2, T=1, 2)
+    theta = stacked(module.adapted_parameters(), 2)
+    mean, log_std = module.rows_forward(theta, obs)
+    x = obs / NORM
+    raw = 4.0 + 0.3 * x[..., :1] - 0.2 * x[..., 1:]
+    torch.testing.assert_close(mean, torch.tanh(raw))
+    assert float(mean.abs().max()) < 1.0 and float(raw.min()) > 1.0
+    torch.testing.assert_close(log_std, torch.full_like(mean, -0.5))
+    shared_mean, shared_log_std = module.shared_forward(obs[:, 0])
+    torch.testing.assert_close(shared_mean, mean[:, 0])
+    torch.testing.assert_close(shared_log_std, torch.full_like(shared_mean, -0.5))
+    logp = gaussian_logprob(mean, log_std, torch.zeros_like(mean)).sum()
+    (grad,) = torch.autograd.grad(logp, [module.log_std])
+    assert float(grad.abs().max()) == 0.0  # below the floor: held there
+    # off (the default, and every older checkpoint): the raw mean and log std
+    module.squash_mean, module.min_log_std = False, None
+    mean, log_std = module.rows_forward(theta, obs)
+    torch.testing.assert_close(mean, raw)
+    torch.testing.assert_close(log_std, torch.full_like(mean, -3.0))
+
+
 def test_a_pooled_step_is_the_policy_gradient_over_all_its_episodes():
     """--inner-episodes 2: episodes (0, 1) and (2, 3) each give one step, the mean of the LVC
     loss over all their steps, advantages normalized over the pair; by hand as above."""
