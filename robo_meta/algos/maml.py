@@ -71,7 +71,7 @@ class MAMLConfig(RunConfig):
     In training, groups of this many of a task's simulations share one step; a deployed
     trial explores this many episodes with θ, then adapts. Must divide rollouts_per_task."""
     inner_steps: int = 1
-    """Inner gradient steps per adaptation (on the same exploration episode)."""
+    """Inner gradient steps per adaptation (on the same exploration episodes)."""
     inner_lr: float = 0.1
     """Initial inner step size of every weight (the fixed step when not learned)."""
     inner_lr_learned: bool = True
