@@ -222,7 +222,8 @@ def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, A
     """The benchmark matrix of the shipped policies on ``split``, from their stored reports.
 
     One row per shipped policy with a ``split`` report: family, algo, env steps, training wall
-    time, mean return ± 95 % CI by episode, and, where the family's ``dr`` and ``oracle`` are
+    time, mean return ± 95 % CI by episode, the run's quick-eval curve (``val_curve``, None if
+    not stored), and, where the family's ``dr`` and ``oracle`` are
     shipped, the normalized score (bootstrap interval) and the paired difference to ``dr`` by
     episode. Rows are ordered by family, then dr, oracle, rl2 and the rest by name.
     """
@@ -241,7 +242,7 @@ def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, A
                "wall_time_s": meta.get("wall_time_s"),
                "device": meta.get("device_name", meta.get("device", "")),
                "mean": report["summary"]["mean_return"], "ci95": report["summary"]["ci95_return"],
-               "normalized": None, "minus_dr": None}
+               "val_curve": meta.get("val_curve"), "normalized": None, "minus_dr": None}
         if dr is not None and oracle is not None and unpaired_reason(report, dr) is None \
                 and unpaired_reason(report, oracle) is None:
             row["normalized"] = normalized_score(report, dr, oracle)

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from robo_meta import io
 from robo_meta.adaptive import PRETRAINED_DIR
 from robo_meta.envs import get_family
 from robo_meta.pretrained import matrix, shipped_report
@@ -115,7 +114,7 @@ def bars(root: Path = PRETRAINED_DIR,
             "rl2_minus_dr": None if rl2 is None or rl2["minus_dr"] is None
             else _difference(rl2["minus_dr"], 2),
             "explore": None, "rma_test": rma_test, "rma_ood": rma_ood, "rma_minus_rl2": None,
-            "converged": {algo: plateau(_curve(root, f"{family}-{algo}"),
+            "converged": {algo: plateau(test[(family, algo)]["val_curve"],
                                         gap["mean"] if gap else None)
                           for algo in ("dr", "oracle")}}
         rl2_report = shipped_report(f"{family}-rl2", "test", root)
@@ -129,11 +128,6 @@ def bars(root: Path = PRETRAINED_DIR,
                                     "significant": diff["excludes_zero"][0]}
         out.append(row)
     return out
-
-
-def _curve(root: Path, name: str) -> dict[str, list] | None:
-    path = root / name / "meta.json"
-    return io.read_json(path, "pretrained meta").get("val_curve") if path.is_file() else None
 
 
 def _met(value: float | None, bar: float, meaningful: bool) -> str:

@@ -104,9 +104,9 @@ def readme_rows() -> str:
     return "".join(row for _, row in sorted(rows))
 
 
-def table_span(text: str) -> tuple[int, int]:
-    """Where the rows of the shipped-policies table lie in README.md."""
-    start = text.index(TABLE_HEADER) + len(TABLE_HEADER)
+def rows_span(text: str, header: str) -> tuple[int, int]:
+    """Where the rows of the table under ``header`` lie in ``text`` (up to its blank line)."""
+    start = text.index(header) + len(header)
     return start, text.index("\n\n", start) + 1
 
 
@@ -124,18 +124,12 @@ def gap_rows() -> str:
     return "".join(rows)
 
 
-def gaps_span(text: str) -> tuple[int, int]:
-    """Where the rows of the measured-gap table lie in docs/families.md."""
-    start = text.index(GAPS_HEADER) + len(GAPS_HEADER)
-    return start, text.index("\n\n", start) + 1
-
-
 def update_tables() -> None:
     """README's shipped-policies rows and docs/families.md's measured gaps."""
-    for path, span, rows in ((README, table_span, readme_rows),
-                             (FAMILIES, gaps_span, gap_rows)):
+    for path, header, rows in ((README, TABLE_HEADER, readme_rows),
+                               (FAMILIES, GAPS_HEADER, gap_rows)):
         text = path.read_text()
-        start, end = span(text)
+        start, end = rows_span(text, header)
         io.write_text(path, text[:start] + rows() + text[end:])
         print(f"rewrote the table {rows.__name__} in {path}")
 

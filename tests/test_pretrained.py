@@ -289,11 +289,11 @@ def test_the_documents_say_what_the_shipped_reports_say():
     the shipped meta and reports today."""
     docs = _docs_script()
     readme = docs.README.read_text()
-    start, end = docs.table_span(readme)
+    start, end = docs.rows_span(readme, docs.TABLE_HEADER)
     assert readme[start:end] == docs.readme_rows()
     assert len(docs.readme_rows().splitlines()) == len(pretrained_names())
     families = docs.FAMILIES.read_text()
-    start, end = docs.gaps_span(families)
+    start, end = docs.rows_span(families, docs.GAPS_HEADER)
     assert families[start:end] == docs.gap_rows()
     text = docs.DOC.read_text()
     start, end = docs.section_span(text)
