@@ -18,10 +18,10 @@ from tiny_policies import deployed
 OBS, ACT = 5, 2
 
 
-def _recurrent(seed: int = 0) -> RecurrentActorCritic:
+def _recurrent(seed: int = 0, separate_critic: bool = False) -> RecurrentActorCritic:
     torch.manual_seed(seed)
     policy = RecurrentActorCritic(OBS, ACT, hidden_size=16, encoder_sizes=(16,),
-                                  head_sizes=(16,))
+                                  head_sizes=(16,), separate_critic=separate_critic)
     # non-trivial normalizer statistics, so step and sequence both go through them
     policy.normalizer.update(torch.randn(64, OBS) * 3 + 1)
     # the actor's last layer starts at gain 0.01; scale it so action differences are visible
@@ -64,14 +64,17 @@ def _inputs(T: int, B: int, seed: int = 1):
     return obs, prev_action, prev_reward_done
 
 
-def test_recurrent_sequence_equals_step_repeated_with_a_trial_start_in_the_middle():
-    policy = _recurrent()
+@pytest.mark.parametrize("separate_critic", [False, True])
+def test_recurrent_sequence_equals_step_repeated_with_a_trial_start_in_the_middle(
+        separate_critic):
+    policy = _recurrent(separate_critic=separate_critic)
     T, B = 6, 3
     obs, prev_action, prev_reward_done = _inputs(T, B)
     trial_start = torch.zeros(T, B, dtype=torch.bool)
     trial_start[3, 0] = True  # simulation 0 starts a new trial at step 3
     trial_start[0, 2] = True  # simulation 2 starts one at step 0
-    state = torch.randn(B, 16, generator=torch.Generator().manual_seed(2))
+    state = torch.randn(B, 32 if separate_critic else 16,
+                        generator=torch.Generator().manual_seed(2))
 
     seq_mean, seq_log_std, seq_value = policy.sequence(obs, prev_action, prev_reward_done,
                                                        trial_start, state)
@@ -106,6 +109,32 @@ def test_recurrent_state_resets_exactly_where_trial_start_is_set():
     torch.testing.assert_close(mean[:3], carried[:3], rtol=0, atol=0)
     torch.testing.assert_close(mean[:, 1], carried[:, 1], rtol=0, atol=0)
     assert (mean[3:, 0] - carried[3:, 0]).abs().max() > 1e-3  # the reset did change things
+
+
+def test_separate_critic_memory_gets_only_the_value_loss_and_the_actors_only_the_policys():
+    """--separate-critic: the value's gradient never reaches the actor's encoder and GRU, nor
+    the actions' the critic's; the state is both memories side by side, the actor's first."""
+    policy = _recurrent(separate_critic=True)
+    T, B = 5, 2
+    obs, prev_action, prev_reward_done = _inputs(T, B)
+    trial_start = torch.zeros(T, B, dtype=torch.bool)
+    state = policy.initial_state(B)
+    assert state.shape == (B, 32)
+    actor_memory = [*policy.encoder.parameters(), *policy.gru.parameters()]
+    critic_memory = [*policy.critic_encoder.parameters(), *policy.critic_gru.parameters()]
+    mean, _, value = policy.sequence(obs, prev_action, prev_reward_done, trial_start, state)
+    for loss, reached, untouched in ((value.sum(), critic_memory, actor_memory),
+                                     (mean.sum(), actor_memory, critic_memory)):
+        grads = torch.autograd.grad(loss, reached + untouched, allow_unused=True,
+                                    retain_graph=True)
+        assert all(g is not None and g.abs().sum() > 0 for g in grads[:len(reached)])
+        assert all(g is None for g in grads[len(reached):])
+    # each head reads its own half of the state: the actor's half moves only the mean
+    moved = state.clone()
+    moved[:, 16:] = 1.0
+    mean2, _, value2 = policy.sequence(obs, prev_action, prev_reward_done, trial_start, moved)
+    torch.testing.assert_close(mean2, mean, rtol=0, atol=0)
+    assert (value2 - value).abs().max() > 1e-3
 
 
 def _drive(policy: TrainedPolicy, episodes: list[tuple[np.ndarray, np.ndarray]]):
@@ -187,6 +216,8 @@ def test_dr_policy_has_no_memory_of_episode_1():
 @pytest.mark.parametrize("spec", [
     {"class": "mlp", "kwargs": {"obs_dim": 3, "act_dim": 2, "hidden_sizes": [8]}},
     {"class": "gru", "kwargs": {"obs_dim": 3, "act_dim": 2, "hidden_size": 8}},
+    {"class": "gru", "kwargs": {"obs_dim": 3, "act_dim": 2, "hidden_size": 8,
+                                "separate_critic": True}},
 ])
 def test_build_policy_from_its_json_spec_round_trips_the_state_dict(spec):
     torch.manual_seed(0)

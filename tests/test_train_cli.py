@@ -79,6 +79,8 @@ BAD_INPUT = {
     "out under /proc": (["--out", "/proc/robo-meta-run"], r"--out /proc/robo-meta-run: cannot "
                                                           r"create files in /proc"),
     "out is a file": (["--out", "{run}/config.json"], r"exists and is not a directory"),
+    "separate critic of an MLP": (["--separate-critic"], r"--separate-critic splits rl2's "
+                                                         r"recurrent memory; dr's MLP"),
 }
 
 
@@ -233,3 +235,20 @@ def test_a_run_of_the_first_checkpoint_format_resumes(tmp_path, finished_run):
     assert state["runner"]["step"] == 256 and state["format"] == 2
     adam_steps = {int(s["step"]) for s in state["algorithm"]["optimizer"]["state"].values()}
     assert adam_steps == {2 * UPDATES_PER_ROLLOUT}  # Adam went on from the first rollout
+
+
+def test_rl2_with_a_separate_critic_trains_saves_and_deploys_its_two_memories(tmp_path):
+    """--separate-critic reaches the network: the checkpoint's spec says so, the loaded policy
+    has the critic's own GRU, and its deployed memory is both halves, the actor's first."""
+    from robo_meta.adaptive import load_policy
+
+    run_dir = tmp_path / "run"
+    argv = ["train", *TINY, "--total-steps", 128, "--out", run_dir]
+    argv[argv.index("dr")] = "rl2"
+    assert _main([*argv, "--separate-critic", "--gru-hidden", "8"]) == 0
+    spec = json.loads((run_dir / "config.json").read_text())["modules"]["policy"]
+    assert spec["kwargs"]["separate_critic"] is True
+    policy = load_policy(run_dir, device="cpu")
+    module = policy.module
+    assert module.separate_critic and module.critic_gru.hidden_size == 8
+    assert module.initial_state(3).shape == (3, 16)

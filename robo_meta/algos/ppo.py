@@ -86,6 +86,9 @@ class PPOConfig(RunConfig):
     """Hidden layers of the MLP policy and value networks (dr, oracle, rma's teacher)."""
     gru_hidden: int = 128
     """GRU hidden size (rl2)."""
+    separate_critic: bool = False
+    """rl2: give the value function its own encoder and GRU, so the actor's memory learns
+    from the policy loss alone (default: one memory shared by both heads)."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy."""
     latent_dim: int = 0
@@ -108,6 +111,12 @@ class PPOConfig(RunConfig):
         check_range(self, "epochs", 1, 1000)
         check_range(self, "minibatches", 1, 1 << 20)
         check_range(self, "gru_hidden", 1, 1 << 14)
+        if not isinstance(self.separate_critic, bool):
+            raise RoboMetaError(f"separate_critic must be true or false, got "
+                                f"{self.separate_critic!r}")
+        if self.separate_critic and VARIANTS[self.algo].policy_class != "gru":
+            raise RoboMetaError(f"--separate-critic splits rl2's recurrent memory; {self.algo}'s "
+                                "MLP actor and critic are separate networks already")
         for name in ("learning_rate", "max_learning_rate", "desired_kl", "max_grad_norm",
                      "clip_coef"):
             check_range(self, name, 0.0, 1e6, low_open=True)
@@ -178,6 +187,8 @@ def policy_spec(config: PPOConfig, obs_dim: int, act_dim: int,
                               "init_log_std": config.init_log_std}
     if variant.policy_class == "gru":
         kwargs["hidden_size"] = config.gru_hidden
+        if config.separate_critic:  # absent otherwise: configs written before it still match
+            kwargs["separate_critic"] = True
     else:
         kwargs["hidden_sizes"] = list(config.hidden_sizes)
     return {"class": variant.policy_class, "kwargs": kwargs}
