@@ -10,7 +10,7 @@ The bars (docs/benchmarks.md; benchmarks, not CI tests) say what adapting well m
 - ``rma`` reaches 0.8 by episode 1 on ``test`` and 0.5 on ``ood``, and ``rma - rl2`` at
   episode 1 is at least 0 (paired);
 - ``dr`` and ``oracle`` had converged: their quick-evaluation curve (``meta.json["val_curve"]``)
-  is flat over the last 20 % of the run (``plateau``).
+  is flat over the last 20 % of the run (``plateau``; "noisy" where its scatter cannot tell).
 
 A normalized score bar is "n/a" on a split where ``oracle - dr`` is not significantly positive:
 there the score divides by a gap that may be zero or negative and means nothing.
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from robo_meta.adaptive import PRETRAINED_DIR
 from robo_meta.envs import get_family
@@ -39,22 +40,40 @@ def plateau(curve: dict[str, list] | None, gap: float | None) -> dict[str, Any] 
 
     The rise is the least-squares slope of the evaluations at or after 80 % of the last
     evaluated step, times 20 % of that step (a fit, not last minus first: each point is a
-    few tasks' noisy mean). It is "flat" when ``|rise| <= FLAT x gap``, ``gap`` the family's
-    ``oracle - dr`` on ``test``: a curve still moving by a tenth of the gap the family
-    measures could change the comparison. None without a stored curve, with fewer than 3
-    evaluations in the tail, or without a positive gap.
+    few tasks' noisy mean), with the 95 % Student-t half-width of that slope (``ci95``, from
+    the fit's residuals, n - 2 degrees of freedom). The verdict, against ``gap``, the family's
+    ``oracle - dr`` on ``test``:
+
+    - ``"flat"`` when ``|rise| <= FLAT x gap``: a curve still moving by a tenth of the gap the
+      family measures could change the comparison, one moving less could not;
+    - ``"rising"`` or ``"falling"`` when it is not flat and the interval excludes 0: the run
+      had not converged;
+    - ``"noisy"`` otherwise: the quick evaluations scatter too much to tell (each is a few
+      tasks' mean); only a longer or larger evaluation can say.
+
+    ``flat`` is the first verdict. None without a stored curve, with fewer than 3 evaluations
+    in the tail, or without a positive gap.
     """
     if not curve or gap is None or gap <= 0:
         return None
     steps = np.asarray(curve["steps"], dtype=float)
     returns = np.asarray(curve["return_ep1"], dtype=float)
     tail = steps >= (1 - TAIL) * steps[-1]
-    if tail.sum() < 3:
+    n = int(tail.sum())
+    if n < 3:
         return None
-    slope = np.polyfit(steps[tail], returns[tail], 1)[0]
-    rise = float(slope * TAIL * steps[-1])
-    return {"rise": rise, "points": int(tail.sum()), "of_gap": rise / gap,
-            "flat": abs(rise) <= FLAT * gap}
+    fit = stats.linregress(steps[tail], returns[tail])
+    span = TAIL * steps[-1]
+    rise = float(fit.slope * span)
+    ci95 = float(stats.t.ppf(0.975, n - 2) * fit.stderr * span)
+    if abs(rise) <= FLAT * gap:
+        verdict = "flat"
+    elif abs(rise) > ci95:
+        verdict = "rising" if rise > 0 else "falling"
+    else:
+        verdict = "noisy"
+    return {"rise": rise, "ci95": ci95, "points": n, "of_gap": rise / gap,
+            "ci95_of_gap": ci95 / gap, "verdict": verdict, "flat": verdict == "flat"}
 
 
 def _score(rows: dict, family: str, algo: str, episode: int) -> float | None:
@@ -144,7 +163,10 @@ def _diff(d: dict[str, Any] | None, passed: bool | None = None) -> str:
 
 
 def _flat(p: dict[str, Any] | None) -> str:
-    return "-" if p is None else f"{p['of_gap']:+.2f} {'yes' if p['flat'] else 'NO'}"
+    if p is None:
+        return "-"
+    word = {"flat": "yes", "noisy": "noisy"}.get(p["verdict"], "NO")
+    return f"{p['of_gap']:+.2f} ± {p['ci95_of_gap']:.2f} {word}"
 
 
 def bars_markdown(rows: list[dict[str, Any]]) -> str:
@@ -152,7 +174,8 @@ def bars_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| family | valid: oracle - dr (ep 1) | rl2 score ep 2, test (>= 0.8) "
              "| rl2 score ep 2, ood (>= 0.5) | rl2 - dr (ep 2) | rl2 ep 2 - ep 1 (goal tasks) "
              "| rma score ep 1, test (>= 0.8) | rma score ep 1, ood (>= 0.5) "
-             "| rma - rl2 (ep 1, >= 0) | dr, oracle flat over the last 20 % (rise / gap) |",
+             "| rma - rl2 (ep 1, >= 0) "
+             "| dr, oracle flat over the last 20 % (rise / gap, 95 % CI) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gap = r["valid"]

@@ -52,9 +52,15 @@ mean of at least 0, `*` where it is also significant). A normalized-score bar re
 a split where `oracle - dr` is not significantly positive: the score means nothing there.
 The last column asks whether `dr` and `oracle` had converged: the rise of their quick-eval
 curve (`val`, episode 1, stored in each `meta.json`) over the last 20 % of the run, a
-least-squares fit, as a fraction of the family's `oracle - dr` gap; flat ("yes") within
-±0.10. "-" where no curve is stored (`cheetah-vel` and `point-goal` were trained before
-exports kept it)."""
+least-squares fit, as a fraction of the family's `oracle - dr` gap, with the 95 % Student-t
+interval of that fit (from its residuals); flat ("yes") within ±0.10. A curve that is not
+flat reads "NO" where the interval excludes 0 (it was still rising, or falling) and "noisy"
+where it does not: each quick evaluation is 8 tasks' mean, and their scatter cannot tell a
+trend from noise. The intervals are as wide on many curves that read "yes", so the
+convergence probes below answer the question directly: the same run trained 50 % longer,
+evaluated on the same trials. "-" where no curve is stored, or where it has fewer than 3
+evaluations in the last 20 % (`cheetah-vel`'s GPU rows were trained before exports kept
+the curve; `point-goal`'s runs evaluated about every 600 k of 6 M steps)."""
 
 
 def matrices() -> dict[str, list[dict]]:

@@ -226,7 +226,7 @@ def test_quality_bars_computed_by_hand(tmp_path):
                     f"| +6.7 ± {half:.1f} yes | - | - | - | -, - |")
 
 
-def test_convergence_is_the_fitted_rise_over_the_last_fifth_against_the_gap(tmp_path):
+def test_convergence_is_the_fitted_rise_over_the_last_fifth_against_the_gap_with_its_ci(tmp_path):
     from robo_meta import quality_bars
 
     _episode_report(tmp_path, "point-goal-dr", "dr", [(10, 10), (15, 15), (30, 30)])
@@ -243,8 +243,21 @@ def test_convergence_is_the_fitted_rise_over_the_last_fifth_against_the_gap(tmp_
     dr, oracle = row["converged"]["dr"], row["converged"]["oracle"]
     assert dr["points"] == 3 and dr["rise"] == pytest.approx(2.5)  # gap 10: a quarter of it
     assert dr["of_gap"] == pytest.approx(0.25) and not dr["flat"]
+    # dr's residuals 1/12, -1/6, 1/12: s^2 = (1/144 + 1/36 + 1/144) / 1 = 1/24, Sxx = 0.02
+    # (M steps)^2, so the slope's standard error is sqrt(1/24 / 0.02) per M, the rise's 0.2
+    # times that, and t(0.975, 1 dof) = 12.706: 2.5 +- 3.67 includes 0, so "noisy"
+    assert dr["ci95"] == pytest.approx(12.7062 * 0.2 * (1 / 24 / 0.02) ** 0.5, rel=1e-4)
+    assert dr["verdict"] == "noisy"
     assert oracle["rise"] == pytest.approx(0.2) and oracle["flat"]
-    assert quality_bars.bars_markdown([row]).endswith("| +0.25 NO, +0.02 yes |")
+    assert oracle["verdict"] == "flat"
+    assert quality_bars.bars_markdown([row]).endswith(
+        f"| +0.25 ± {dr['ci95'] / 10:.2f} noisy, +0.02 ± {oracle['ci95'] / 10:.2f} yes |")
+    # a clean rise (no scatter) beyond a tenth of the gap is a run that had not converged
+    clean = quality_bars.plateau({"steps": steps, "return_ep1": [0.0] * 7 + [5, 6, 7]}, 10.0)
+    assert clean["rise"] == pytest.approx(2.0) and clean["ci95"] == pytest.approx(0.0, abs=1e-9)
+    assert clean["verdict"] == "rising" and not clean["flat"]
+    falling = quality_bars.plateau({"steps": steps, "return_ep1": [0.0] * 7 + [7, 6, 5]}, 10.0)
+    assert falling["verdict"] == "falling"
     # fewer than 3 evaluations in the last fifth, or no positive gap: no verdict
     assert quality_bars.plateau({"steps": [1, 10], "return_ep1": [0.0, 1.0]}, 10.0) is None
     assert quality_bars.plateau({"steps": steps, "return_ep1": [0.0] * 10}, -1.0) is None
