@@ -320,7 +320,7 @@ def test_the_guards_travel_through_the_checkpoint(tmp_path):
     assert module.squash_mean and module.min_log_std == -0.7
     obs = torch.full((3, module.obs_dim), 50.0)
     mean, log_std = module.shared_forward(obs)
-    assert float(mean.abs().max()) < 1.0 and float(log_std.min()) >= -0.7
+    assert float(mean.detach().abs().max()) < 1.0 and float(log_std.detach().min()) >= -0.7
 
 
 def test_evaluation_restores_theta_at_every_trial_start(trained):
