@@ -120,5 +120,6 @@ def test_the_inner_steps_table_of_a_census_is_over_the_seeds_within_tasks():
     d = np.array([[[6.0], [7.0], [2.0]], [[4.0], [7.0], [1.0]]])
     own = summarize_census(np.array([e["returns"] for e in k1["tasks"]])[:, :, [1]])
     row = steps_table([k0, k1], [0, 1], episode=1).splitlines()[-2].split()
+    # "*": significant over the seeds within tasks (over the 2 task means, t(1), it is not)
     assert row == ["1", f"{own['mean'][0]:.2f}", f"{own['ci95'][0]:.2f}", "+4.50", "±",
-                   f"{summarize_census(d)['ci95'][0]:.2f}", "*"]  # t(1) over 2 tasks: no *
+                   f"{summarize_census(d)['ci95'][0]:.2f}", "*"]
