@@ -39,11 +39,11 @@ The normalized score is (R - R_dr) / (R_oracle - R_dr) with a 95 % bootstrap int
 tasks; A - dr is the paired difference per episode, 95 % Student-t over tasks (`*`: the
 interval excludes 0). cheetah-dir's two tasks are its whole task distribution (a census): its
 intervals are over the seeds within each task. A normalized score is meaningless where
-`oracle - dr` is not significantly positive (`robo-meta families`). The `walker-params` oracle
-reads its features through an encoder (`--latent-dim 8`); `cheetah-params` was recalibrated
-on 2026-11-27 and its four rows retrained (docs/families.md). Wall time is training time
-(collection and updates) on the device named; the CPU rows shared the 2-core machine with
-other jobs."""
+`oracle - dr` is not significantly positive (`robo-meta families`). The `ant-crippled` and
+`walker-params` oracles read their features through an encoder (`--latent-dim 8`);
+`cheetah-params` (2026-11-27) and `walker-params` (2026-11-28) were recalibrated and their
+four rows retrained (docs/families.md). Wall time is training time (collection and updates)
+on the device named; the CPU rows shared the 2-core machine with other jobs."""
 
 BARS = """The quality bars (`robo-meta policies bars`, from the same reports): each cell holds the
 value and whether the bar is met ("yes"/"NO"); differences are paired, 95 % Student-t over

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from asset_paths import RAND_PARAMS, WALKER_RAND_PARAMS
 
 from robo_meta import envs
 from robo_meta.envs.distributions import Choice
@@ -31,6 +32,22 @@ SPLIT_SIZES = {
     "point-goal": (20, 40, 40),
     "walker-params": (20, 50, 50),
 }
+
+
+@pytest.mark.parametrize("path, sizes", [
+    (RAND_PARAMS, {"body_mass_scale": 7, "body_inertia_scale": 7, "geom_friction_scale": 9,
+                   "dof_damping_scale": 9}),
+    (WALKER_RAND_PARAMS, {"body_mass_scale": 7, "body_inertia_scale": 7,
+                          "geom_friction_scale": 8, "dof_damping_scale": 9}),
+])
+def test_the_kept_per_element_specs_draw_one_factor_per_element(path, sizes):
+    """PEARL's rand-params, kept as files after cheetah-params and walker-params were
+    recalibrated: every body, geom and dof of the robot gets its own factor."""
+    family = envs.get_family(path)
+    assert family.sizes == sizes
+    task = family.tasks("test")[0]
+    assert {name: len(value) for name, value in task.as_dict().items()} == sizes
+    assert len(set(task["body_mass_scale"])) == sizes["body_mass_scale"]
 
 
 def _all_splits() -> dict:
