@@ -30,6 +30,7 @@ from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.evaluation import run_trials
 from robo_meta.report import (
+    action_mode,
     build_report,
     load_report,
     normalized_score,
@@ -187,7 +188,8 @@ def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:
         seeds = report["seeds"]
         lines += [
             "", f"## Evaluation on `{split}` ({report['num_tasks']} tasks x {seeds} seed"
-            f"{'s' if seeds > 1 else ''}, {EPISODES} episodes per trial, mean actions)", "",
+            f"{'s' if seeds > 1 else ''}, {EPISODES} episodes per trial, {action_mode(report)})",
+            "",
             "```",
             f"robo-meta evaluate --policy pretrained:{name} --split {split} --seeds {seeds}",
             "```", "", "```", summary_table(report), "```",

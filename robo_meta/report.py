@@ -347,18 +347,25 @@ def summary_table(report: dict[str, Any]) -> str:
     return table(rows, header, left=0)
 
 
-def describe(report: dict[str, Any], sep: str = ": ") -> str:
-    """What was evaluated on what (``sep="\n"`` for a two-line figure title)."""
+def action_mode(report: dict[str, Any]) -> str:
+    """How the report's policy chose its actions ("mean actions", ...); "" for the fixed
+    reference policies, which have no mean to take."""
     policy = report["policy"]
-    mode = "" if policy["algo"] in ("random", "zero") else (
-        ", mean actions" if report["deterministic"] else ", sampled actions")
+    if policy["algo"] in ("random", "zero"):
+        return ""
     explores = (policy.get("meta") or {}).get("exploration_episodes")
     if explores and report["deterministic"]:  # maml samples while it explores
-        mode = f", sampled actions in episode{'s 1-' if explores > 1 else ' '}{explores}, then mean"
-    seeds = report["seeds"]
+        return f"sampled actions in episode{'s 1-' if explores > 1 else ' '}{explores}, then mean"
+    return "mean actions" if report["deterministic"] else "sampled actions"
+
+
+def describe(report: dict[str, Any], sep: str = ": ") -> str:
+    """What was evaluated on what (``sep="\n"`` for a two-line figure title)."""
+    policy, mode, seeds = report["policy"], action_mode(report), report["seeds"]
     return (f"{policy['name']} ({policy['algo']}) on {report['family']} "
             f"{split_label(report)}{sep}{report['num_tasks']} tasks x {seeds} "
-            f"seed{'s' if seeds > 1 else ''} x {report['episodes']} episodes{mode}")
+            f"seed{'s' if seeds > 1 else ''} x {report['episodes']} episodes"
+            + (f", {mode}" if mode else ""))
 
 
 # -- figures -------------------------------------------------------------------------------------

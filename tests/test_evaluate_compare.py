@@ -18,6 +18,7 @@ import scipy.stats
 from robo_meta.cli.main import main
 from robo_meta.envs import get_family
 from robo_meta.report import (
+    action_mode,
     comparison_pairs,
     load_report,
     normalized_score,
@@ -238,3 +239,17 @@ def test_bad_reports_are_one_line_exit_2_and_no_figure(case, tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("robo-meta compare: error: ")
     assert str(bad) in err[0]
     assert not fig.exists()
+
+
+@pytest.mark.parametrize(("algo", "meta", "deterministic", "expected"), [
+    ("rl2", None, True, "mean actions"),
+    ("dr", {}, False, "sampled actions"),
+    ("maml", {"exploration_episodes": 1}, True, "sampled actions in episode 1, then mean"),
+    ("maml", {"exploration_episodes": 5}, True, "sampled actions in episodes 1-5, then mean"),
+    ("maml", {"exploration_episodes": 1}, False, "sampled actions"),
+    ("zero", None, True, ""),
+])
+def test_action_mode_names_what_cards_and_titles_say(algo, meta, deterministic, expected):
+    report = {"policy": {"algo": algo, "name": algo, "meta": meta},
+              "deterministic": deterministic}
+    assert action_mode(report) == expected
