@@ -17,6 +17,8 @@ episode, importance-weighted (see robo_meta.algos.maml).
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,18 @@ def check_policy(policy: Any, episodes: int) -> int:
         raise RoboMetaError(f"--inner-steps: --episodes must be at least {scored + 1} (the "
                             f"policy explores for {scored} episode(s) before it is scored)")
     return scored
+
+
+@contextlib.contextmanager
+def taking(policy: Any, k: int) -> Iterator[None]:
+    """Inside the block ``policy`` takes ``k`` inner steps per adaptation; after it, the number
+    it was trained with again (also when a trial fails)."""
+    trained = policy.inner_steps
+    policy.inner_steps = k
+    try:
+        yield
+    finally:
+        policy.inner_steps = trained
 
 
 def output_paths(out: Path, steps: list[int]) -> dict[str, Path]:
@@ -135,9 +149,8 @@ def run_inner_steps(args: argparse.Namespace, policy: Any, family: Any, tasks: l
     trained_steps = policy.inner_steps
     built = []
     start = time.perf_counter()
-    try:
-        for k in args.inner_steps:
-            policy.inner_steps = k
+    for k in args.inner_steps:
+        with taking(policy, k):  # the report records the k it ran with
             results = run_trials(policy, family, tasks, episodes=args.episodes, seed=args.seed,
                                  seeds_per_task=args.seeds, num_envs=width,
                                  threads=args.threads, deterministic=not args.stochastic)
@@ -147,8 +160,6 @@ def run_inner_steps(args: argparse.Namespace, policy: Any, family: Any, tasks: l
                 tasks_file=None if args.tasks_file is None else str(args.tasks_file),
                 episodes=args.episodes, seeds=args.seeds, seed=args.seed,
                 deterministic=not args.stochastic, device=device.type, num_envs=args.num_envs))
-    finally:
-        policy.inner_steps = trained_steps
     wall = time.perf_counter() - start
     for k, report in zip(args.inner_steps, built, strict=True):
         reports.write_report(report, paths[f"k{k}"], paths[f"k{k}"].with_suffix(".png"))

@@ -15,6 +15,7 @@ shipped files too (``robo_meta.quality_bars.plateau``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import shutil
@@ -29,6 +30,7 @@ from robo_meta.adaptive import PRETRAINED_DIR, load_policy, pretrained_names
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.evaluation import run_trials
+from robo_meta.inner_steps import steps_table, taking
 from robo_meta.report import (
     action_mode,
     build_report,
@@ -49,21 +51,27 @@ def evaluate_splits(source: str, seeds: int, splits: tuple[str, ...] = ("test", 
     """The report of ``source`` on each held-out split of its family (CPU, deterministic).
 
     ``label`` is the source the reports name (``pretrained:NAME`` rather than a folder).
+    A policy that adapts by gradient steps (``maml``) gets a second report per split under
+    ``SPLIT-k0``: the same trials with no inner step (θ itself after the same exploration
+    episode), the baseline of its "return after k steps" table (``steps_reports``).
     """
     policy = load_policy(source, device="cpu")
     family = get_family(policy.family)
+    variants = {"": None, "-k0": 0} if getattr(policy, "algo", None) == "maml" else {"": None}
     reports = {}
     for split in splits:
         if not family.has_split(split):
             continue
         tasks = family.tasks(split)
-        results = run_trials(policy, family.name, tasks, episodes=EPISODES, seed=SEED,
-                             seeds_per_task=seeds)
-        reports[split] = build_report(
-            policy=policy, source=label or source, family=family.name, tasks=tasks,
-            results=results,
-            split=split, tasks_file=None, episodes=EPISODES, seeds=seeds, seed=SEED,
-            deterministic=True, device="cpu", num_envs=None)
+        for suffix, k in variants.items():
+            with contextlib.nullcontext() if k is None else taking(policy, k):
+                results = run_trials(policy, family.name, tasks, episodes=EPISODES, seed=SEED,
+                                     seeds_per_task=seeds)
+                reports[split + suffix] = build_report(
+                    policy=policy, source=label or source, family=family.name, tasks=tasks,
+                    results=results,
+                    split=split, tasks_file=None, episodes=EPISODES, seeds=seeds, seed=SEED,
+                    deterministic=True, device="cpu", num_envs=None)
     return reports
 
 
@@ -185,6 +193,8 @@ def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:
     if notes:
         lines += ["", notes]
     for split, report in reports.items():
+        if split.endswith("-k0"):
+            continue
         seeds = report["seeds"]
         lines += [
             "", f"## Evaluation on `{split}` ({report['num_tasks']} tasks x {seeds} seed"
@@ -194,7 +204,26 @@ def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:
             f"robo-meta evaluate --policy pretrained:{name} --split {split} --seeds {seeds}",
             "```", "", "```", summary_table(report), "```",
         ]
+        steps = steps_reports(reports, split)
+        if steps is not None:
+            k, scored = report["policy"]["meta"]["inner_steps"], steps[0]
+            lines += [
+                "", "Return after k inner steps (the same trials; k = 0 is θ itself after the "
+                "same exploration):", "", "```",
+                f"robo-meta evaluate --policy pretrained:{name} --split {split} --seeds {seeds} "
+                f"--inner-steps 0,{k}",
+                "```", "", "```", steps_table(list(steps[1:]), [0, k], scored), "```"]
     return "\n".join(lines) + "\n"
+
+
+def steps_reports(reports: dict[str, dict[str, Any]], split: str
+                  ) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+    """``(scored episode, 0-based; report with no inner step; report as trained)`` of a
+    maml policy's ``split``, from ``evaluate_splits``'s reports; None for other policies."""
+    if f"{split}-k0" not in reports:
+        return None
+    report = reports[split]
+    return report["policy"]["meta"]["exploration_episodes"], reports[f"{split}-k0"], report
 
 
 def measured_gap(family: str, split: str = "test",

@@ -9,6 +9,9 @@ The bars (docs/benchmarks.md; benchmarks, not CI tests) say what adapting well m
   episode 1, paired over the same trials;
 - ``rma`` reaches 0.8 by episode 1 on ``test`` and 0.5 on ``ood``, and ``rma - rl2`` at
   episode 1 is at least 0 (paired);
+- ``maml`` reaches 0.8 on ``test`` in the episode after it adapts (episode 2 after one
+  exploration episode), and its inner steps beat no step there, paired over the same trials
+  (the shipped ``report-test-k0.json``: θ itself after the same exploration);
 - ``dr`` and ``oracle`` had converged: their quick-evaluation curve (``meta.json["val_curve"]``)
   is flat over the last 20 % of the run (``plateau``; "noisy" where its scatter cannot tell).
 
@@ -28,10 +31,11 @@ from scipy import stats
 
 from robo_meta.adaptive import PRETRAINED_DIR
 from robo_meta.envs import get_family
+from robo_meta.envs.errors import RoboMetaError
 from robo_meta.pretrained import matrix, shipped_report
 from robo_meta.report import interval, is_census, paired_difference, trials, unpaired_reason
 
-RL2_TEST, RL2_OOD, RMA_TEST, RMA_OOD = 0.8, 0.5, 0.8, 0.5
+RL2_TEST, RL2_OOD, RMA_TEST, RMA_OOD, MAML_TEST = 0.8, 0.5, 0.8, 0.5, 0.8
 TAIL, FLAT = 0.2, 0.1  # the last 20 % of a run; flat: rises by at most 10 % of the gap there
 
 
@@ -107,6 +111,20 @@ def episode_gain(report: dict[str, Any], later: int = 2, earlier: int = 1) -> di
     return {"mean": mean, "ci95": ci, "significant": mean > ci}
 
 
+def steps_gain(adapted: dict[str, Any], unadapted: dict[str, Any]) -> dict[str, Any]:
+    """A maml policy's return after its inner steps minus with none, paired trial by trial,
+    in the first episode after its exploration (the same trials and exploration episodes:
+    ``robo-meta evaluate --inner-steps``), with the 95 % half-width as ``episode_gain``."""
+    reason = unpaired_reason(adapted, unadapted)
+    if reason is not None:
+        raise RoboMetaError(f"maml reports with and without inner steps are not paired: {reason}")
+    k = adapted["policy"]["meta"]["exploration_episodes"]
+    stats = interval(trials(adapted)[:, :, [k]] - trials(unadapted)[:, :, [k]],
+                     is_census(adapted))
+    mean, ci = stats["mean"][0], stats["ci95"][0]
+    return {"mean": mean, "ci95": ci, "significant": mean > ci, "episode": k + 1}
+
+
 def bars(root: Path = PRETRAINED_DIR,
          matrices: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """One row per family whose ``dr`` and ``oracle`` are shipped: each bar's value and
@@ -133,6 +151,7 @@ def bars(root: Path = PRETRAINED_DIR,
             "rl2_minus_dr": None if rl2 is None or rl2["minus_dr"] is None
             else _difference(rl2["minus_dr"], 2),
             "explore": None, "rma_test": rma_test, "rma_ood": rma_ood, "rma_minus_rl2": None,
+            "maml_test": None, "maml_steps": None,
             "converged": {algo: plateau(test[(family, algo)]["val_curve"],
                                         gap["mean"] if gap else None)
                           for algo in ("dr", "oracle")}}
@@ -145,6 +164,11 @@ def bars(root: Path = PRETRAINED_DIR,
             diff = paired_difference(rma_report, rl2_report)
             row["rma_minus_rl2"] = {"mean": diff["mean"][0], "ci95": diff["ci95"][0],
                                     "significant": diff["excludes_zero"][0]}
+        maml = shipped_report(f"{family}-maml", "test", root)
+        unadapted = shipped_report(f"{family}-maml", "test-k0", root)
+        if maml is not None and unadapted is not None:
+            row["maml_steps"] = steps_gain(maml, unadapted)
+            row["maml_test"] = _score(test, family, "maml", row["maml_steps"]["episode"])
         out.append(row)
     return out
 
@@ -174,9 +198,10 @@ def bars_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| family | valid: oracle - dr (ep 1) | rl2 score ep 2, test (>= 0.8) "
              "| rl2 score ep 2, ood (>= 0.5) | rl2 - dr (ep 2) | rl2 ep 2 - ep 1 (goal tasks) "
              "| rma score ep 1, test (>= 0.8) | rma score ep 1, ood (>= 0.5) "
-             "| rma - rl2 (ep 1, >= 0) "
+             "| rma - rl2 (ep 1, >= 0) | maml score ep 2, test (>= 0.8) "
+             "| maml inner steps - none (ep 2) "
              "| dr, oracle flat over the last 20 % (rise / gap, 95 % CI) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gap = r["valid"]
         rma_rl2 = r["rma_minus_rl2"]
@@ -189,6 +214,7 @@ def bars_markdown(rows: list[dict[str, Any]]) -> str:
             _met(r["rma_ood"], RMA_OOD, r["scored"]["ood"]),
             "-" if rma_rl2 is None else _diff(rma_rl2, rma_rl2["mean"] >= 0)
             + ("*" if rma_rl2["significant"] else ""),
+            _met(r["maml_test"], MAML_TEST, r["scored"]["test"]), _diff(r["maml_steps"]),
             ", ".join(_flat(r["converged"][algo]) for algo in ("dr", "oracle"))]
         lines.append(f"| {r['family']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -48,7 +48,10 @@ on the device named; the CPU rows shared the 2-core machine with other jobs."""
 BARS = """The quality bars (`robo-meta policies bars`, from the same reports): each cell holds the
 value and whether the bar is met ("yes"/"NO"); differences are paired, 95 % Student-t over
 tasks (a difference passes when its interval excludes 0 above it; `rma - rl2` passes at a
-mean of at least 0, `*` where it is also significant). A normalized-score bar reads "n/a" on
+mean of at least 0, `*` where it is also significant). `maml` is scored in episode 2, the
+first after its exploration episode, and its inner step must beat none there: the same trials
+with no step (θ itself after the same exploration) ship as `report-test-k0.json` beside its
+`report-test.json`. A normalized-score bar reads "n/a" on
 a split where `oracle - dr` is not significantly positive: the score means nothing there.
 The last column asks whether `dr` and `oracle` had converged: the rise of their quick-eval
 curve (`val`, episode 1, stored in each `meta.json`) over the last 20 % of the run, a

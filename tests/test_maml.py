@@ -450,7 +450,8 @@ def test_evaluate_inner_steps_table_and_its_errors(trained, tmp_path, capsys):
     np.testing.assert_array_equal(first[0][..., 0], first[1][..., 0])
     np.testing.assert_array_equal(first[0][..., 0], first[2][..., 0])
     assert not np.array_equal(first[0][..., 1], first[1][..., 1])
-    assert reports[1]["policy"]["meta"]["inner_steps"] == 1  # k is the evaluated one
+    # each report records the k it ran with
+    assert [r["policy"]["meta"]["inner_steps"] for r in reports] == [0, 1, 3]
     # k = 0 is θ with mean actions: the plain evaluation's episode 2 under θ
     assert robo_meta.load_policy(run_dir, device="cpu").inner_steps == 1
     for argv, message in [
@@ -465,6 +466,31 @@ def test_evaluate_inner_steps_table_and_its_errors(trained, tmp_path, capsys):
                   "0,1", "--out", tmp_path / "z.json"]) == 2
     assert "needs a maml policy" in capsys.readouterr().err
     assert not (tmp_path / "x-k0.json").exists() and not (tmp_path / "z-k0.json").exists()
+
+
+def test_an_exported_maml_policy_ships_its_trials_without_a_step_and_their_table(
+        trained, tmp_path):
+    from robo_meta import pretrained, quality_bars
+    from robo_meta.inner_steps import steps_table
+
+    run_dir, _ = trained
+    folder = pretrained.export(run_dir, "point-goal-maml", "robo-meta train ...", root=tmp_path)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert set(meta["evaluation"]) == {"test", "test-k0", "ood", "ood-k0"}
+    for split in ("test", "ood"):
+        adapted, none = (json.loads((folder / f"report-{split}{s}.json").read_text())
+                         for s in ("", "-k0"))
+        assert [r["policy"]["meta"]["inner_steps"] for r in (adapted, none)] == [1, 0]
+        a, b = (np.array([t["returns"] for t in r["tasks"]]) for r in (adapted, none))
+        np.testing.assert_array_equal(a[..., 0], b[..., 0])  # the same exploration
+        assert not np.array_equal(a[..., 1], b[..., 1])  # the step changed what followed
+    card = (folder / "card.md").read_text()
+    assert card.count("## Evaluation on") == 2 and "`test-k0`" not in card
+    assert steps_table([none, adapted], [0, 1], 1) in card  # the ood table, as evaluate prints
+    assert "--split ood --seeds 1 --inner-steps 0,1" in card
+    gain = quality_bars.steps_gain(*(pretrained.shipped_report("point-goal-maml", s, tmp_path)
+                                     for s in ("test", "test-k0")))
+    assert gain["episode"] == 2
 
 
 def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):

@@ -223,7 +223,41 @@ def test_quality_bars_computed_by_hand(tmp_path):
     assert row["explore"]["ci95"] == pytest.approx(half) and row["explore"]["significant"]
     line = quality_bars.bars_markdown([row]).splitlines()[-1]
     assert line == (f"| point-goal | +10.0 ± 0.0 yes | 0.83 yes | - | +8.3 ± {half:.1f} yes "
-                    f"| +6.7 ± {half:.1f} yes | - | - | - | -, - |")
+                    f"| +6.7 ± {half:.1f} yes | - | - | - | - | - | -, - |")
+
+
+def test_maml_bars_score_the_episode_after_exploring_against_the_same_trials_without_a_step(
+        tmp_path):
+    from robo_meta import quality_bars
+
+    _episode_report(tmp_path, "point-goal-dr", "dr", [(10, 10), (15, 15), (30, 30)])
+    _episode_report(tmp_path, "point-goal-oracle", "oracle", [(20, 20), (25, 25), (40, 40)])
+    # the same exploration episode (1) in both; episode 2 after one step: 18, 24, 38 against
+    # 12, 21, 33 with none (gains 6, 3, 5)
+    _episode_report(tmp_path, "point-goal-maml", "maml", [(5, 18), (6, 24), (7, 38)])
+    folder = tmp_path / "point-goal-maml"
+    for name, second in (("report-test.json", (18, 24, 38)), ("report-test-k0.json", (12, 21, 33))):
+        report = json.loads((folder / "report-test.json").read_text())
+        for task, value in zip(report["tasks"], second, strict=True):
+            task["returns"][0][1] = value
+        steps = int(name == "report-test.json")
+        report["policy"] = {"algo": "maml",
+                            "meta": {"exploration_episodes": 1, "inner_steps": steps}}
+        (folder / name).write_text(json.dumps(report))
+    (row,) = quality_bars.bars(tmp_path)
+    assert row["maml_test"] == pytest.approx((80 / 3 - 55 / 3) / 10)  # 0.83 at episode 2
+    gain = row["maml_steps"]
+    half = 4.302652729911275 * np.std([6, 3, 5], ddof=1) / np.sqrt(3)
+    assert gain["mean"] == pytest.approx(14 / 3) and gain["ci95"] == pytest.approx(half)
+    assert gain["significant"] and gain["episode"] == 2
+    cells = quality_bars.bars_markdown([row]).splitlines()[-1].split(" | ")
+    assert cells[9:11] == ["0.83 yes", f"+4.7 ± {half:.1f} yes"]
+    # trials that differ are refused, not paired
+    k0 = json.loads((folder / "report-test-k0.json").read_text())
+    k0["tasks"][1]["seeds"] = [9]
+    (folder / "report-test-k0.json").write_text(json.dumps(k0))
+    with pytest.raises(RoboMetaError, match="not paired: different seeds: task 1"):
+        quality_bars.bars(tmp_path)
 
 
 def test_convergence_is_the_fitted_rise_over_the_last_fifth_against_the_gap_with_its_ci(tmp_path):

@@ -464,11 +464,17 @@ class MAMLPolicy(_PredictMixin):
         self.algo, self.family, self.device, self.name = "maml", family, device, name
         self.inner_steps, self.exploration_episodes = inner_steps, exploration_episodes
         self.gamma, self.gae_lambda = gamma, gae_lambda
-        self.meta = {**(meta or {}), "inner_steps": inner_steps,
-                     "exploration_episodes": exploration_episodes}
+        self._meta = dict(meta or {})
         self.obs_dim, self.seed = module.obs_dim, seed
         self.generator = torch.Generator(device=device).manual_seed(seed)  # predict's draws
         self._num_envs: int | None = None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The checkpoint's meta and the protocol the policy runs now (a report records it:
+        ``robo-meta evaluate --inner-steps`` changes ``inner_steps`` for each k)."""
+        return {**self._meta, "inner_steps": self.inner_steps,
+                "exploration_episodes": self.exploration_episodes}
 
     def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
         n, dev = num_envs, self.device
