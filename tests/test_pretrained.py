@@ -57,6 +57,27 @@ def test_card_test_table_matches_a_fresh_evaluation(name):
     assert f"{mean[0]:.2f}" in text  # the card's table shows the stored numbers
 
 
+def test_a_shipped_maml_policy_reproduces_its_reports_with_and_without_its_step():
+    # every trial's returns, both with the inner step (the card) and without (k = 0); the
+    # exploration episode is the same in both, so episode 1 matches across them too
+    name = "cheetah-dir-maml"
+    policy = robo_meta.load_policy(f"pretrained:{name}", device="cpu")
+    assert (policy.family, policy.algo) == ("cheetah-dir", "maml")
+    fresh = pretrained.evaluate_splits(f"pretrained:{name}", 10, ("test",))
+    assert set(fresh) == {"test", "test-k0"}
+    for split in fresh:
+        stored = pretrained.shipped_report(name, split)
+        now = [np.array(t["returns"]) for t in fresh[split]["tasks"]]
+        then = [np.array(t["returns"]) for t in stored["tasks"]]
+        for a, b in zip(now, then, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
+    with_step, without = ([np.array(t["returns"]) for t in fresh[s]["tasks"]]
+                          for s in ("test", "test-k0"))
+    for a, b in zip(with_step, without, strict=True):
+        np.testing.assert_array_equal(a[:, 0], b[:, 0])
+        assert not np.array_equal(a[:, 1], b[:, 1])  # the step changed episode 2
+
+
 def test_refresh_rewrites_only_the_evaluation_tables(tmp_path):
     name = "cheetah-vel-dr"  # the cheapest card to re-evaluate
     shutil.copytree(PRETRAINED_DIR / name, tmp_path / name)
