@@ -94,6 +94,10 @@ class Runner:
         if saved_config["modules"] != self.algorithm.module_specs:
             raise RoboMetaError(f"--resume {self.run_dir}: its networks differ from the ones "
                                 "this config builds (sizes or classes changed)")
+        if not state["algorithm"]:  # what `policies export` writes: the weights alone
+            raise RoboMetaError(f"--resume {self.run_dir}: it holds a policy's weights only "
+                                "(a pretrained copy), not the optimizer state a run keeps; "
+                                "resume the training run's own directory")
         checkpoint.restore_modules(self.algorithm.modules, state["modules"], self.run_dir)
         self.algorithm.load_state_dict(state["algorithm"])
         self.wall_time = float(state["runner"]["wall_time"])

@@ -75,6 +75,20 @@ def test_non_finite_weights_are_refused_at_load_and_at_resume(tmp_path, run, cap
     assert after == before  # a rejected resume changes nothing
 
 
+def test_resuming_a_pretrained_copy_is_one_error_line_and_changes_nothing(tmp_path, run,
+                                                                         capsys):
+    from robo_meta import pretrained
+
+    pretrained.export(run, "tiny-dr", "robo-meta train ...", root=tmp_path)
+    copy = tmp_path / "tiny-dr"
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(copy), "--total-steps", "512", "--no-progress"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "holds a policy's weights only" in err[0], err
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
 def test_a_config_naming_the_wrong_algorithm_is_refused(tmp_path, capsys):
     run_dir = tmp_path / "rl2"
     Runner(_config(algo="rl2", total_steps=128), run_dir, CPU, progress=False).train()
