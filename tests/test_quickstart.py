@@ -28,6 +28,9 @@ def test_reduced_quickstart_runs_every_step(tmp_path, capsys):
     row = next(ln for ln in text.splitlines() if ln.startswith("cheetah-vel-rl2 - cheetah-vel-dr"))
     assert row.count("*") == 3  # rl2 beats dr on every episode, paired
     assert "normalized score" in text and "In words: rl2 is never told" in text
+    from robo_meta.quality_bars import episode_gain
+    gain = episode_gain(json.loads((out / "reports" / "cheetah-vel-rl2-test.json").read_text()))
+    assert f"{gain['mean']:+.1f} ± {gain['ci95']:.1f} from episode 1 to 2, paired" in text
     assert "after - before (paired)" in text
 
     for name in ("rl2", "dr", "oracle"):
