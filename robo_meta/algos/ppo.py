@@ -399,8 +399,9 @@ def _as_independent(rollout: Rollout) -> Rollout:
 
 def _select(rollout: Rollout, index: torch.Tensor) -> Rollout:
     """The columns ``index`` (simulations, or samples once flattened) of a rollout."""
-    return Rollout(**{f: getattr(rollout, f)[:, index] for f in _SEQUENCE_FIELDS},
-                   initial_state=rollout.initial_state[index])
+    # index_select, not rollout[:, index]: the same copy, some 10x faster on the CPU
+    return Rollout(**{f: getattr(rollout, f).index_select(1, index) for f in _SEQUENCE_FIELDS},
+                   initial_state=rollout.initial_state.index_select(0, index))
 
 
 def _mean(values) -> float | None:
