@@ -159,6 +159,20 @@ def pretrained_names() -> list[str]:
     return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "config.json").is_file())
 
 
+def checkpoint_dir(source: str) -> str:
+    """The folder of a checkpoint source: ``pretrained:NAME`` names a shipped policy's folder
+    (an unknown name fails in one line); anything else is a run directory already."""
+    if not source.startswith("pretrained:"):
+        return source
+    name = source.split(":", 1)[1]
+    if name not in pretrained_names():
+        raise RoboMetaError(
+            f"unknown pretrained policy {name!r}{did_you_mean(name, pretrained_names())}"
+            f" (available: {', '.join(pretrained_names()) or 'none'})"
+        )
+    return str(PRETRAINED_DIR / name)
+
+
 def load_policy(source: str | Path, device: str | torch.device = "auto",
                 family: str | None = None, seed: int = 0) -> AdaptivePolicy:
     """Load any policy as an AdaptivePolicy.
@@ -176,15 +190,8 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
         from robo_meta.sb3_policy import SB3Policy  # loads without unpickling: see there
 
         return SB3Policy(Path(source[4:]), family, device)
-    name = ""
-    if source.startswith("pretrained:"):
-        name = source.split(":", 1)[1]
-        if name not in pretrained_names():
-            raise RoboMetaError(
-                f"unknown pretrained policy {name!r}{did_you_mean(name, pretrained_names())}"
-                f" (available: {', '.join(pretrained_names()) or 'none'})"
-            )
-        source = str(PRETRAINED_DIR / name)
+    name = source.split(":", 1)[1] if source.startswith("pretrained:") else ""
+    source = checkpoint_dir(source)
     try:
         config, state, meta = checkpoint.load(source, map_location=device)
     except RoboMetaError as exc:

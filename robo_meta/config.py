@@ -49,6 +49,10 @@ class RunConfig:
     """Write the checkpoint every this many steps (0: with each quick evaluation)."""
     time_limit_s: float = 0.0
     """Stop cleanly (final evaluation, checkpoint) after this much training time; 0: none."""
+    init_from: str = ""
+    """Start the networks from another run's weights (a run directory or pretrained:NAME,
+    the same networks and sizes), with a fresh optimizer: fine-tuning, or a curriculum's next
+    stage; empty: fresh weights. --resume continues from the run's own checkpoint instead."""
 
     def validate(self: C) -> C:
         """Check the shared fields; algorithm configs extend this with their own checks."""

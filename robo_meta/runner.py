@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from robo_meta import checkpoint
+from robo_meta.adaptive import checkpoint_dir
 from robo_meta.algos import get_algorithm
 from robo_meta.config import RunConfig
 from robo_meta.device import device_name
@@ -58,6 +59,8 @@ class Runner:
             try:
                 if resume:
                     self._load()
+                elif config.init_from:
+                    self._init_from(config.init_from)
                 if self._lock is None:
                     self._lock = _lock(self.run_dir)
             except BaseException:
@@ -102,6 +105,16 @@ class Runner:
         self.algorithm.load_state_dict(state["algorithm"])
         self.wall_time = float(state["runner"]["wall_time"])
         self._saved_step = self.step
+
+    def _init_from(self, source: str) -> None:
+        """Load the networks of ``source`` (--init-from) into the fresh algorithm's."""
+        path = checkpoint_dir(source)
+        saved_config, state, _ = checkpoint.load(path, map_location=self.device)
+        saved, built = saved_config["modules"], self.algorithm.module_specs
+        if saved != built:
+            raise RoboMetaError(f"--init-from {source}: its networks differ from the ones this "
+                                f"config builds ({_spec_difference(saved, built)})")
+        checkpoint.restore_modules(self.algorithm.modules, state["modules"], path)
 
     def save(self) -> None:
         state = {"modules": {name: m.state_dict() for name, m in self.algorithm.modules.items()},
@@ -187,6 +200,20 @@ class Runner:
             self.algorithm.close()
             self.release()
         return {"steps": self.step, "wall_time": self.wall_time, **last_eval}
+
+
+def _spec_difference(saved: dict, built: dict) -> str:
+    """The first way two {module: {"class", "kwargs"}} specs differ, in words."""
+    if set(saved) != set(built):
+        return f"modules {sorted(saved)} against {sorted(built)}"
+    for name in sorted(saved):
+        if saved[name].get("class") != built[name].get("class"):
+            return f"{name} is a {saved[name].get('class')}, not a {built[name].get('class')}"
+        mine, theirs = saved[name].get("kwargs", {}), built[name].get("kwargs", {})
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                return f"{name} {key} {mine.get(key)} against {theirs.get(key)}"
+    return "specs differ"
 
 
 def _progress_line(row: dict, evaluation: dict[str, float]) -> str:

@@ -81,6 +81,15 @@ BAD_INPUT = {
     "out is a file": (["--out", "{run}/config.json"], r"exists and is not a directory"),
     "separate critic of an MLP": (["--separate-critic"], r"--separate-critic splits rl2's "
                                                          r"recurrent memory; dr's MLP"),
+    "init from other sizes": (["--init-from", "{run}", "--hidden-sizes", "32", "32"],
+                              r"--init-from .*run: its networks differ from the ones this config "
+                              r"builds \(policy hidden_sizes \[64, 64\] against \[32, 32\]\)"),
+    "init from another algorithm": (["--init-from", "{run}", "--algo", "rl2"],
+                                    r"its networks differ .*\(policy is a mlp, not a gru\)"),
+    "init from an unknown pretrained": (["--init-from", "pretrained:cheetah-vel-rl3"],
+                                        r"unknown pretrained policy 'cheetah-vel-rl3' \(did you "
+                                        r"mean cheetah-vel-rl2, "),
+    "init from nothing": (["--init-from", "{run}-gone"], r"no checkpoint directory at .*run-gone"),
 }
 
 
@@ -105,6 +114,36 @@ def test_bad_input_ends_with_one_error_line_and_writes_nothing(tmp_path, capsys,
     assert re.search(message, err[0]), err[0]
     assert not fresh_out.exists()
     assert _snapshot(finished_run) == before  # a resumed or reused run is left untouched
+
+
+def test_init_from_starts_a_new_run_from_anothers_weights_with_a_fresh_optimizer(
+        tmp_path, finished_run):
+    """--init-from: the new run's first rollout is collected with the source's networks
+    (normalizer included), its step count and Adam start at zero, and config.json records the
+    source so the command reproduces the run."""
+    from robo_meta.algos import config_from_dict
+    from robo_meta.runner import Runner
+
+    saved = torch.load(finished_run / "state.pt", weights_only=True)["modules"]["policy"]
+    config = config_from_dict({**json.loads((finished_run / "config.json").read_text())["train"],
+                               "init_from": str(finished_run), "total_steps": 256})
+    runner = Runner(config, tmp_path / "tuned", torch.device("cpu"), progress=False)
+    loaded = runner.algorithm.policy.state_dict()
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+    assert float(loaded["normalizer.count"]) > 1  # the source's statistics, not a fresh prior
+    assert runner.step == 0 and not runner.algorithm.optimizer.state
+    runner.train()
+    train = json.loads((tmp_path / "tuned" / "config.json").read_text())["train"]
+    assert train["init_from"] == str(finished_run)
+    assert _steps_logged(tmp_path / "tuned") == [128, 256]
+    # a fresh run of the same config differs: the weights came from the source
+    fresh = Runner(config_from_dict({**train, "init_from": ""}), tmp_path / "fresh",
+                   torch.device("cpu"), progress=False)
+    assert not torch.equal(fresh.algorithm.policy.state_dict()["critic.0.weight"],
+                           saved["critic.0.weight"])
+    fresh.algorithm.close()
+    fresh.release()
 
 
 @pytest.mark.parametrize("damage", ["truncated", "pickled object"])
