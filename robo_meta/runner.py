@@ -205,14 +205,15 @@ class Runner:
 def _spec_difference(saved: dict, built: dict) -> str:
     """The first way two {module: {"class", "kwargs"}} specs differ, in words."""
     if set(saved) != set(built):
-        return f"modules {sorted(saved)} against {sorted(built)}"
+        return f"modules {sorted(saved)} in the source, {sorted(built)} here"
     for name in sorted(saved):
         if saved[name].get("class") != built[name].get("class"):
-            return f"{name} is a {saved[name].get('class')}, not a {built[name].get('class')}"
+            return (f"{name} is a {saved[name].get('class')} in the source, "
+                    f"a {built[name].get('class')} here")
         mine, theirs = saved[name].get("kwargs", {}), built[name].get("kwargs", {})
         for key in sorted(set(mine) | set(theirs)):
             if mine.get(key) != theirs.get(key):
-                return f"{name} {key} {mine.get(key)} against {theirs.get(key)}"
+                return f"{name} {key}: {mine.get(key)} in the source, {theirs.get(key)} here"
     return "specs differ"
 
 

@@ -83,9 +83,11 @@ BAD_INPUT = {
                                                          r"recurrent memory; dr's MLP"),
     "init from other sizes": (["--init-from", "{run}", "--hidden-sizes", "32", "32"],
                               r"--init-from .*run: its networks differ from the ones this config "
-                              r"builds \(policy hidden_sizes \[64, 64\] against \[32, 32\]\)"),
+                              r"builds \(policy hidden_sizes: \[64, 64\] in the source, "
+                              r"\[32, 32\] here\)"),
     "init from another algorithm": (["--init-from", "{run}", "--algo", "rl2"],
-                                    r"its networks differ .*\(policy is a mlp, not a gru\)"),
+                                    r"its networks differ .*\(policy is a mlp in the source, a gru "
+                                    r"here\)"),
     "init from an unknown pretrained": (["--init-from", "pretrained:cheetah-vel-rl3"],
                                         r"unknown pretrained policy 'cheetah-vel-rl3' \(did you "
                                         r"mean cheetah-vel-rl2, "),
