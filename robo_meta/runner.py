@@ -94,9 +94,7 @@ class Runner:
         if saved["algo"] != self.config.algo:
             raise RoboMetaError(f"--resume {self.run_dir}: that run used algorithm "
                                 f"{saved['algo']!r}, not {self.config.algo!r}")
-        if saved_config["modules"] != self.algorithm.module_specs:
-            raise RoboMetaError(f"--resume {self.run_dir}: its networks differ from the ones "
-                                "this config builds (sizes or classes changed)")
+        self._require_same_networks(f"--resume {self.run_dir}", saved_config["modules"])
         if not state["algorithm"]:  # what `policies export` writes: the weights alone
             raise RoboMetaError(f"--resume {self.run_dir}: it holds a policy's weights only "
                                 "(a pretrained copy), not the optimizer state a run keeps; "
@@ -110,11 +108,16 @@ class Runner:
         """Load the networks of ``source`` (--init-from) into the fresh algorithm's."""
         path = checkpoint_dir(source)
         saved_config, state, _ = checkpoint.load(path, map_location=self.device)
-        saved, built = saved_config["modules"], self.algorithm.module_specs
-        if saved != built:
-            raise RoboMetaError(f"--init-from {source}: its networks differ from the ones this "
-                                f"config builds ({_spec_difference(saved, built)})")
+        self._require_same_networks(f"--init-from {source}", saved_config["modules"])
         checkpoint.restore_modules(self.algorithm.modules, state["modules"], path)
+
+    def _require_same_networks(self, what: str, saved: dict) -> None:
+        """Fail in one line, naming the first difference, unless a checkpoint's module specs
+        are the ones this config builds (its weights can only load into those)."""
+        built = self.algorithm.module_specs
+        if saved != built:
+            raise RoboMetaError(f"{what}: its networks differ from the ones this config builds "
+                                f"({_spec_difference(saved, built)})")
 
     def save(self) -> None:
         state = {"modules": {name: m.state_dict() for name, m in self.algorithm.modules.items()},
