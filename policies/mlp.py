@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from robo_meta.policies.activations import Tanh
 from robo_meta.policies.normalizer import RunningNormalizer
 
 
-def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0):
+def mlp(sizes: Sequence[int], activation: type[nn.Module] = Tanh, out_gain: float = 1.0):
     """Linear layers of ``sizes`` with ``activation`` between; orthogonal init (as CleanRL)."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):

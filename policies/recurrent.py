@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from robo_meta.policies.activations import Tanh
 from robo_meta.policies.mlp import mlp
 from robo_meta.policies.normalizer import RunningNormalizer
 
@@ -40,11 +41,11 @@ class RecurrentActorCritic(nn.Module):
         self.separate_critic = separate_critic
         self.normalizer = RunningNormalizer(obs_dim)
         in_dim = obs_dim + act_dim + 2
-        self.encoder = nn.Sequential(mlp([in_dim, *encoder_sizes], out_gain=1.0), nn.Tanh())
+        self.encoder = nn.Sequential(mlp([in_dim, *encoder_sizes], out_gain=1.0), Tanh())
         self.gru = nn.GRUCell(encoder_sizes[-1], hidden_size)
         if separate_critic:
             self.critic_encoder = nn.Sequential(mlp([in_dim, *encoder_sizes], out_gain=1.0),
-                                                nn.Tanh())
+                                                Tanh())
             self.critic_gru = nn.GRUCell(encoder_sizes[-1], hidden_size)
         self.actor = mlp([hidden_size + obs_dim, *head_sizes, act_dim], out_gain=0.01)
         self.critic = mlp([hidden_size + obs_dim, *head_sizes, 1], out_gain=1.0)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from robo_meta.policies.activations import Tanh
 from robo_meta.policies.mlp import mlp
 from robo_meta.policies.normalizer import RunningNormalizer
 
@@ -55,7 +56,7 @@ class RMATeacher(nn.Module):
         self.obs_dim, self.feature_dim, self.act_dim = obs_dim, feature_dim, act_dim
         self.latent_dim = latent_dim
         self.normalizer = RunningNormalizer(obs_dim + feature_dim)
-        self.encoder = nn.Sequential(mlp([feature_dim, *encoder_sizes, latent_dim]), nn.Tanh())
+        self.encoder = nn.Sequential(mlp([feature_dim, *encoder_sizes, latent_dim]), Tanh())
         base_in = obs_dim + act_dim + latent_dim
         self.actor = mlp([base_in, *hidden_sizes, act_dim], out_gain=0.01)
         self.critic = mlp([base_in, *hidden_sizes, 1], out_gain=1.0)
@@ -136,7 +137,7 @@ class AdaptationModule(nn.Module):
             convs += [nn.Conv1d(channels, channels, kernel, stride), nn.ReLU()]
             length = (length - kernel) // stride + 1
         self.convs = nn.Sequential(*convs)
-        self.head = nn.Sequential(nn.Linear(channels * length, latent_dim), nn.Tanh())
+        self.head = nn.Sequential(nn.Linear(channels * length, latent_dim), Tanh())
         self.register_buffer("trained_steps", torch.zeros((), dtype=torch.int64))
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,76 @@
+"""policies/activations.py: numpy's tanh where autograd differentiates, torch's elsewhere."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from robo_meta.policies import GaussianActorCritic, RecurrentActorCritic
+from robo_meta.policies.activations import Tanh
+
+
+def _inputs(dtype=torch.float32):
+    x = torch.linspace(-12.0, 12.0, 20001, dtype=dtype)
+    noise = torch.randn(4096, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    return torch.cat([x, noise * 3])
+
+
+def test_a_differentiated_input_gets_numpys_tanh_any_other_torchs_bit_for_bit():
+    x = _inputs()
+    fast = Tanh()(x.clone().requires_grad_(True))
+    assert fast.requires_grad and np.array_equal(fast.detach().numpy(), np.tanh(x.numpy()))
+    assert torch.equal(Tanh()(x), torch.tanh(x))  # no grad needed: torch's kernel
+    with torch.no_grad():
+        assert torch.equal(Tanh()(x.clone().requires_grad_(True)), torch.tanh(x))
+    # the kernels do differ here, by at most one unit in the last place (float32)
+    ulps = (fast.detach().view(torch.int32) - torch.tanh(x).view(torch.int32)).abs()
+    assert 0 < ulps.max() <= 1
+
+
+def test_backward_is_one_minus_the_square_of_the_output():
+    x = _inputs().requires_grad_(True)
+    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    y = Tanh()(x)
+    y.backward(grad)
+    torch.testing.assert_close(x.grad, grad * (1 - y.detach() ** 2), rtol=1e-6, atol=1e-7)
+
+
+def test_gradients_pass_gradcheck_in_float64_first_and_second_order():
+    x = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(Tanh(), (x,))
+    assert torch.autograd.gradgradcheck(Tanh(), (x,))
+
+
+def test_a_non_contiguous_input():
+    x = torch.randn(64, 5).t().requires_grad_(True)  # a transposed view
+    y = Tanh()(x)
+    assert y.shape == (5, 64) and np.array_equal(y.detach().numpy(), np.tanh(x.detach().numpy()))
+
+
+def _with_torch_tanh(module: nn.Module) -> nn.Module:
+    """The same network with every Tanh replaced by nn.Tanh (what the code used before)."""
+    for name, child in module.named_children():
+        if isinstance(child, Tanh):
+            setattr(module, name, nn.Tanh())
+        else:
+            _with_torch_tanh(child)
+    return module
+
+
+@pytest.mark.parametrize("cls", [GaussianActorCritic, RecurrentActorCritic])
+def test_acting_without_gradients_is_bitwise_what_torchs_tanh_computes(cls):
+    # rollouts and deployed policies act under no_grad: the shipped reports stay reproducible
+    # and a deployed policy acts exactly as the one that collected its training data
+    torch.manual_seed(0)
+    ours = cls(obs_dim=5, act_dim=2)
+    reference = _with_torch_tanh(cls(obs_dim=5, act_dim=2))
+    reference.load_state_dict(ours.state_dict())
+    obs = torch.randn(3, 5) * 4
+    args = (obs, torch.randn(3, 2), torch.randn(3, 2), torch.ones(3, dtype=torch.bool),
+            ours.initial_state(3))
+    with torch.no_grad():
+        for a, b in zip(ours.step(*args), reference.step(*args), strict=True):
+            assert torch.equal(a, b)
+    # with gradients (the update): numpy's kernel, equal within float rounding
+    torch.testing.assert_close(ours.step(*args)[0], reference.step(*args)[0], rtol=1e-5,
+                               atol=1e-6)
