@@ -1,0 +1,84 @@
+"""Training throughput with the fast tanh (policies/activations.py) against torch's own.
+
+    python scripts/bench_tanh.py --family cheetah-vel --algo dr --steps 200000 --rounds 3
+
+Each round trains ``--algo`` twice from the same seed in throwaway run directories through the
+Runner: once with ``Tanh`` patched to ``torch.tanh`` (what ``nn.Tanh``, and this code before
+the change, computes), once as shipped. The order alternates by round, as the machine is shared
+and noisy; the ratio of the two runs of a round is the number to compare. Printed per run:
+env steps/s over the training loop (collection, updates, the final quick evaluation and
+checkpoint) and the summed update time (``time/update_s`` of ``metrics.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+from unittest import mock
+
+import torch
+
+from robo_meta.algos.ppo import PPOConfig
+from robo_meta.argtypes import MAX_NUM_ENVS, positive_int
+from robo_meta.policies.activations import Tanh
+from robo_meta.runner import Runner
+
+
+def train(args: argparse.Namespace) -> tuple[float, float]:
+    """(env steps/s, update seconds) of one run."""
+    config = PPOConfig(family=args.family, algo=args.algo, total_steps=args.steps,
+                       num_envs=args.num_envs, rollout_steps=args.rollout_steps, seed=0,
+                       device="cpu", threads=args.threads, eval_tasks=1,
+                       eval_every=10 * args.steps)
+    with tempfile.TemporaryDirectory(prefix="robo-meta-bench-tanh-") as run_dir:
+        runner = Runner(config, run_dir, torch.device("cpu"), progress=False)
+        start = time.perf_counter()
+        runner.train()
+        wall = time.perf_counter() - start
+        with open(f"{run_dir}/metrics.csv", newline="") as f:
+            update = sum(float(row["time/update_s"]) for row in csv.DictReader(f))
+    return runner.step / wall, update
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--family", default="cheetah-vel")
+    parser.add_argument("--algo", default="dr", choices=("dr", "oracle", "rl2"))
+    parser.add_argument("--steps", type=positive_int(10**9), default=200_000)
+    parser.add_argument("--num-envs", type=positive_int(MAX_NUM_ENVS), default=512)
+    parser.add_argument("--rollout-steps", type=positive_int(1 << 16), default=64)
+    parser.add_argument("--threads", type=positive_int(1024), default=1,
+                        help="batch threads (default 1)")
+    parser.add_argument("--torch-threads", type=positive_int(1024), default=1)
+    parser.add_argument("--rounds", type=positive_int(100), default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.torch_threads)
+    reference = mock.patch.object(Tanh, "forward", lambda self, x: torch.tanh(x))
+    results: dict[str, list[tuple[float, float]]] = {"torch": [], "fast": []}
+    for round_ in range(args.rounds):
+        for name in (("torch", "fast") if round_ % 2 == 0 else ("fast", "torch")):
+            if name == "torch":
+                with reference:
+                    results[name].append(train(args))
+            else:
+                results[name].append(train(args))
+    print(f"{args.algo} on {args.family}: {args.steps:,} steps, {args.num_envs} simulations x "
+          f"{args.rollout_steps}, {args.threads} batch and {args.torch_threads} torch threads")
+    print("| tanh | env steps/s per round | update s per round |")
+    print("|---|---|---|")
+    for name, rows in results.items():
+        print(f"| {name} | {' / '.join(f'{r:,.0f}' for r, _ in rows)} | "
+              f"{' / '.join(f'{u:.2f}' for _, u in rows)} |")
+    speed = [f[0] / t[0] for f, t in zip(results["fast"], results["torch"], strict=True)]
+    update = [f[1] / t[1] for f, t in zip(results["fast"], results["torch"], strict=True)]
+    print(f"fast / torch env steps/s per round: {' / '.join(f'{r:.2f}' for r in speed)} "
+          f"(median {statistics.median(speed):.2f}); update time: "
+          f"{' / '.join(f'{r:.2f}' for r in update)} (median {statistics.median(update):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
