@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import sys
 import tempfile
 import time
 from unittest import mock
@@ -22,7 +23,9 @@ from unittest import mock
 import torch
 
 from robo_meta.algos.ppo import PPOConfig
-from robo_meta.argtypes import MAX_NUM_ENVS, positive_int
+from robo_meta.argtypes import MAX_NUM_ENVS, OneLineParser, UsageError, positive_int
+from robo_meta.envs import get_family
+from robo_meta.envs.errors import RoboMetaError
 from robo_meta.policies.activations import Tanh
 from robo_meta.runner import Runner
 
@@ -44,7 +47,7 @@ def train(args: argparse.Namespace) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="bench_tanh.py", description=__doc__.splitlines()[0])
     parser.add_argument("--family", default="cheetah-vel")
     parser.add_argument("--algo", default="dr", choices=("dr", "oracle", "rl2"))
     parser.add_argument("--steps", type=positive_int(10**9), default=200_000)
@@ -54,17 +57,28 @@ def main() -> int:
                         help="batch threads (default 1)")
     parser.add_argument("--torch-threads", type=positive_int(1024), default=1)
     parser.add_argument("--rounds", type=positive_int(100), default=3)
-    args = parser.parse_args()
+    try:
+        args = parser.parse_args()
+    except UsageError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
     torch.set_num_threads(args.torch_threads)
     reference = mock.patch.object(Tanh, "forward", lambda self, x: torch.tanh(x))
     results: dict[str, list[tuple[float, float]]] = {"torch": [], "fast": []}
-    for round_ in range(args.rounds):
-        for name in (("torch", "fast") if round_ % 2 == 0 else ("fast", "torch")):
-            if name == "torch":
-                with reference:
+    try:
+        PPOConfig(family=args.family, algo=args.algo, num_envs=args.num_envs,
+                  rollout_steps=args.rollout_steps).validate()
+        get_family(args.family)
+        for round_ in range(args.rounds):
+            for name in (("torch", "fast") if round_ % 2 == 0 else ("fast", "torch")):
+                if name == "torch":
+                    with reference:
+                        results[name].append(train(args))
+                else:
                     results[name].append(train(args))
-            else:
-                results[name].append(train(args))
+    except RoboMetaError as exc:
+        print(f"bench_tanh.py: error: {exc}", file=sys.stderr)
+        return 2
     print(f"{args.algo} on {args.family}: {args.steps:,} steps, {args.num_envs} simulations x "
           f"{args.rollout_steps}, {args.threads} batch and {args.torch_threads} torch threads")
     print("| tanh | env steps/s per round | update s per round |")
