@@ -232,3 +232,27 @@ def test_build_policy_from_its_json_spec_round_trips_the_state_dict(spec):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="unknown policy class 'lstm'"):
         build_policy({"class": "lstm"})
+
+
+@pytest.mark.parametrize("separate_critic", [False, True])
+def test_a_privileged_critic_reads_the_features_and_the_actor_never_does(separate_critic):
+    torch.manual_seed(0)
+    policy = RecurrentActorCritic(OBS, ACT, hidden_size=8, encoder_sizes=(8,), head_sizes=(8,),
+                                  separate_critic=separate_critic, feature_dim=3)
+    policy.normalizer.update(torch.randn(50, OBS + 3) * 2 + 1)
+    T, B = 5, 4
+    obs, prev_action, prev_reward_done = _inputs(T, B)
+    trial_start = torch.zeros(T, B, dtype=torch.bool)
+    state = policy.initial_state(B)
+    feats = [torch.randn(T, B, 3), torch.randn(T, B, 3) * 5]
+    runs = [policy.sequence(torch.cat([obs, f], -1), prev_action, prev_reward_done, trial_start,
+                            state) for f in feats]
+    deployed = policy.sequence(obs, prev_action, prev_reward_done, trial_start, state)
+    # the actor: bit for bit the same with either features or none (deployed)
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][0], deployed[0])
+    assert not torch.allclose(runs[0][2], runs[1][2])  # the value reads them
+    # a step, as the sampler takes it, agrees with the sequence
+    mean, _, value, _ = policy.step(torch.cat([obs[0], feats[0][0]], -1), prev_action[0],
+                                    prev_reward_done[0], trial_start[0], state)
+    torch.testing.assert_close(mean, runs[0][0][0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(value, runs[0][2][0], rtol=0, atol=1e-6)

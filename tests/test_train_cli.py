@@ -81,6 +81,8 @@ BAD_INPUT = {
     "out is a file": (["--out", "{run}/config.json"], r"exists and is not a directory"),
     "separate critic of an MLP": (["--separate-critic"], r"--separate-critic splits rl2's "
                                                          r"recurrent memory; dr's MLP"),
+    "privileged critic of an MLP": (["--privileged-critic"], r"--privileged-critic gives rl2's "
+                                                             r"value head the task features; dr"),
     "init from other sizes": (["--init-from", "{run}", "--hidden-sizes", "32", "32"],
                               r"--init-from .*run: its networks differ from the ones this config "
                               r"builds \(policy hidden_sizes: \[64, 64\] in the source, "
@@ -293,3 +295,27 @@ def test_rl2_with_a_separate_critic_trains_saves_and_deploys_its_two_memories(tm
     module = policy.module
     assert module.separate_critic and module.critic_gru.hidden_size == 8
     assert module.initial_state(3).shape == (3, 16)
+
+
+def test_rl2_with_a_privileged_critic_trains_on_features_and_deploys_without_them(tmp_path):
+    """--privileged-critic: the learner's observations carry the task features, the network's
+    spec splits them off for the value head, and the deployed policy is given none."""
+    from robo_meta.adaptive import load_policy
+    from robo_meta.envs import get_family
+    from robo_meta.evaluation import run_trials
+
+    run_dir = tmp_path / "run"
+    argv = ["train", *TINY, "--total-steps", 128, "--out", run_dir]
+    argv[argv.index("dr")] = "rl2"
+    assert _main([*argv, "--privileged-critic", "--gru-hidden", "8"]) == 0
+    spec = json.loads((run_dir / "config.json").read_text())["modules"]["policy"]
+    family = get_family("point-goal")
+    assert spec["kwargs"]["feature_dim"] == family.feature_dim > 0
+    policy = load_policy(run_dir, device="cpu")
+    assert not policy.with_features and policy.module.obs_dim == spec["kwargs"]["obs_dim"]
+    normalizer = policy.module.normalizer
+    assert normalizer.mean.shape == (spec["kwargs"]["obs_dim"] + family.feature_dim,)
+    assert normalizer.count > 128  # it saw the learner's observations, features included
+    returns = run_trials(policy, "point-goal", family.tasks("test")[:2], episodes=2,
+                         threads=1).returns
+    assert returns.shape[-1] == 2 and np.isfinite(returns).all()

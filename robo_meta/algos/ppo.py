@@ -13,7 +13,9 @@
   previous action, reward and episode-ended flag. Trials are K episodes on one task; the
   hidden state carries across them and resets only at a new trial, so the policy can identify
   the task early and exploit it later. Trained with truncated BPTT over rollout-length
-  sequences from stored hidden states.
+  sequences from stored hidden states. ``--separate-critic`` gives the value function its own
+  memory; ``--privileged-critic`` lets the value head read the task features (asymmetric
+  actor-critic: in training only, the actor never sees them).
 
 One iteration, top to bottom: the Sampler steps every simulation ``rollout_steps`` times;
 rewards are scaled by the running std of the discounted return; GAE(λ) gives advantages,
@@ -89,6 +91,9 @@ class PPOConfig(RunConfig):
     separate_critic: bool = False
     """rl2: give the value function its own encoder and GRU, so the actor's memory learns
     from the policy loss alone (default: one memory shared by both heads)."""
+    privileged_critic: bool = False
+    """rl2: the value head also reads the task features (asymmetric actor-critic). Training
+    only: the actor and its memory never read them, and the deployed policy is given none."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy."""
     latent_dim: int = 0
@@ -117,6 +122,13 @@ class PPOConfig(RunConfig):
         if self.separate_critic and VARIANTS[self.algo].policy_class != "gru":
             raise RoboMetaError(f"--separate-critic splits rl2's recurrent memory; {self.algo}'s "
                                 "MLP actor and critic are separate networks already")
+        if not isinstance(self.privileged_critic, bool):
+            raise RoboMetaError(f"privileged_critic must be true or false, got "
+                                f"{self.privileged_critic!r}")
+        if self.privileged_critic and VARIANTS[self.algo].policy_class != "gru":
+            raise RoboMetaError(f"--privileged-critic gives rl2's value head the task features; "
+                                f"{self.algo} has no such split (the oracle's whole network "
+                                "reads them, dr's none)")
         for name in ("learning_rate", "max_learning_rate", "desired_kl", "max_grad_norm",
                      "clip_coef"):
             check_range(self, name, 0.0, 1e6, low_open=True)
@@ -175,7 +187,8 @@ def policy_spec(config: PPOConfig, obs_dim: int, act_dim: int,
                 feature_dim: int = 0) -> dict[str, Any]:
     """The JSON description of the policy network (saved in the checkpoint's config).
 
-    ``obs_dim`` is the Sampler's (the oracle's includes the ``feature_dim`` task features).
+    ``obs_dim`` is the Sampler's (the oracle's, and a privileged critic's rl2's, includes the
+    ``feature_dim`` task features).
     """
     variant = VARIANTS[config.algo]
     if config.latent_dim:  # the features through an encoder: RMA's teacher network
@@ -189,6 +202,8 @@ def policy_spec(config: PPOConfig, obs_dim: int, act_dim: int,
         kwargs["hidden_size"] = config.gru_hidden
         if config.separate_critic:  # absent otherwise: configs written before it still match
             kwargs["separate_critic"] = True
+        if feature_dim:  # --privileged-critic: the features ride at the observation's end
+            kwargs["obs_dim"], kwargs["feature_dim"] = obs_dim - feature_dim, feature_dim
     else:
         kwargs["hidden_sizes"] = list(config.hidden_sizes)
     return {"class": variant.policy_class, "kwargs": kwargs}
@@ -247,11 +262,13 @@ class PPO:
         self.variant = VARIANTS[config.algo]
         self.family = family
         trial = config.episodes_per_trial if self.variant.adaptive else 1
-        self.sampler = make_sampler(family, config.num_envs, trial, self.variant.with_features,
-                                    device, config.threads, config.ray, config.workers,
+        # the learner's observations carry the features for the oracle and a privileged critic
+        features = self.variant.with_features or config.privileged_critic
+        self.sampler = make_sampler(family, config.num_envs, trial, features, device,
+                                    config.threads, config.ray, config.workers,
                                     config.worker_threads)
         spec = policy_spec(config, self.sampler.obs_dim, self.sampler.act_dim,
-                           family.feature_dim if self.variant.with_features else 0)
+                           family.feature_dim if features else 0)
         with torch.random.fork_rng(devices=[]):  # weights from the run seed, not global state
             torch.manual_seed(config.seed)
             self.policy = build_policy(spec).to(device)
