@@ -187,8 +187,8 @@ def policy_spec(config: PPOConfig, obs_dim: int, act_dim: int,
                 feature_dim: int = 0) -> dict[str, Any]:
     """The JSON description of the policy network (saved in the checkpoint's config).
 
-    ``obs_dim`` is the Sampler's (the oracle's, and a privileged critic's rl2's, includes the
-    ``feature_dim`` task features).
+    ``obs_dim`` is the Sampler's: the oracle's, and that of an rl2 with a privileged critic,
+    include the ``feature_dim`` task features.
     """
     variant = VARIANTS[config.algo]
     if config.latent_dim:  # the features through an encoder: RMA's teacher network
