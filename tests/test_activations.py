@@ -74,3 +74,31 @@ def test_acting_without_gradients_is_bitwise_what_torchs_tanh_computes(cls):
     # with gradients (the update): numpy's kernel, equal within float rounding
     torch.testing.assert_close(ours.step(*args)[0], reference.step(*args)[0], rtol=1e-5,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("algo", ["dr", "rl2"])
+def test_the_learner_runs_numpys_kernel_in_its_update_and_torchs_in_its_rollouts(algo,
+                                                                                 monkeypatch):
+    from robo_meta.algos.ppo import PPO, PPOConfig
+    from robo_meta.envs import get_family
+    from robo_meta.policies import activations
+
+    config = PPOConfig(family="point-goal", algo=algo, num_envs=4, rollout_steps=8, threads=1,
+                       hidden_sizes=[8, 8], gru_hidden=8, total_steps=64)
+    ppo = PPO(config, get_family("point-goal"), torch.device("cpu"))
+    real, calls = np.tanh, []
+
+    def counting(x):
+        calls.append(x.shape)
+        return real(x)
+
+    monkeypatch.setattr(activations.np, "tanh", counting)
+    ppo.sampler.reset(ppo.policy, 0)
+    rollout = ppo.advantages(ppo.sampler.collect(ppo.policy, 8, ppo.generator))
+    assert calls == []  # the rollout acted under no_grad: torch's tanh
+    ppo.update(rollout)
+    ppo.close()
+    # per minibatch: dr's two hidden layers in each of actor and critic; rl2's encoder output
+    # and one hidden layer in each head (the GRU's own tanh is inside torch's cell)
+    per_forward = 4 if algo == "dr" else 3
+    assert len(calls) == per_forward * config.epochs * config.minibatches
