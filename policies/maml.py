@@ -53,8 +53,8 @@ class MetaSGDActorCritic(nn.Module):
         self.learn_inner_lr = learn_inner_lr
         self.squash_mean, self.min_log_std = bool(squash_mean), min_log_std
         self.normalizer = RunningNormalizer(obs_dim)
-        # torch's own tanh: the actor runs under vmap and is differentiated twice, which
-        # the numpy kernel of policies/activations.py's training path cannot do
+        # torch's own tanh: the actor runs under vmap, where the numpy kernel of
+        # policies/activations.py cannot
         self.actor = mlp([obs_dim, *hidden_sizes, act_dim], activation=nn.Tanh, out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
         # column 0: value under θ (pre-update episodes); column 1: under θ' (post-update)

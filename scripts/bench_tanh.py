@@ -2,48 +2,35 @@
 
     python scripts/bench_tanh.py --family cheetah-vel --algo dr --steps 200000 --rounds 3
 
-Each round trains ``--algo`` twice from the same seed in throwaway run directories through the
-Runner: once with ``Tanh`` patched to ``torch.tanh`` (what ``nn.Tanh``, and this code before
-the change, computes), once as shipped. The order alternates by round, as the machine is shared
-and noisy; the ratio of the two runs of a round is the number to compare. Printed per run:
-env steps/s over the training loop (collection, updates, the final quick evaluation and
+Each round trains ``--algo`` twice from the same seed in throwaway run directories
+(``robo_meta.bench.train.measure_robo_meta``, as ``robo-meta bench train`` does): once with
+``Tanh`` patched to ``torch.tanh`` (what ``nn.Tanh``, and this code before the change,
+computes), once as shipped. The order alternates by round, as the machine is shared and
+noisy; the ratio of the two runs of a round is the number to compare. Printed per run: env
+steps/s over the training loop (collection, updates, the final quick evaluation and
 checkpoint) and the summed update time (``time/update_s`` of ``metrics.csv``).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
-import tempfile
-import time
 from unittest import mock
 
 import torch
 
-from robo_meta.algos.ppo import PPOConfig
 from robo_meta.argtypes import MAX_NUM_ENVS, OneLineParser, UsageError, positive_int
-from robo_meta.envs import get_family
+from robo_meta.bench.train import measure_robo_meta
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.policies.activations import Tanh
-from robo_meta.runner import Runner
 
 
 def train(args: argparse.Namespace) -> tuple[float, float]:
     """(env steps/s, update seconds) of one run."""
-    config = PPOConfig(family=args.family, algo=args.algo, total_steps=args.steps,
-                       num_envs=args.num_envs, rollout_steps=args.rollout_steps, seed=0,
-                       device="cpu", threads=args.threads, eval_tasks=1,
-                       eval_every=10 * args.steps)
-    with tempfile.TemporaryDirectory(prefix="robo-meta-bench-tanh-") as run_dir:
-        runner = Runner(config, run_dir, torch.device("cpu"), progress=False)
-        start = time.perf_counter()
-        runner.train()
-        wall = time.perf_counter() - start
-        with open(f"{run_dir}/metrics.csv", newline="") as f:
-            update = sum(float(row["time/update_s"]) for row in csv.DictReader(f))
-    return runner.step / wall, update
+    result = measure_robo_meta(args.family, args.steps, args.num_envs, args.algo, device="cpu",
+                               threads=args.threads, rollout_steps=args.rollout_steps)
+    return result["steps_per_s"], result["update_s"]
 
 
 def main() -> int:
@@ -66,9 +53,6 @@ def main() -> int:
     reference = mock.patch.object(Tanh, "forward", lambda self, x: torch.tanh(x))
     results: dict[str, list[tuple[float, float]]] = {"torch": [], "fast": []}
     try:
-        PPOConfig(family=args.family, algo=args.algo, num_envs=args.num_envs,
-                  rollout_steps=args.rollout_steps).validate()
-        get_family(args.family)
         for round_ in range(args.rounds):
             for name in (("torch", "fast") if round_ % 2 == 0 else ("fast", "torch")):
                 if name == "torch":

@@ -30,11 +30,13 @@ SB3_ENVS = 8  # the DummyVecEnv width of the SB3 reference
 
 
 def measure_robo_meta(family: str, steps: int, num_envs: int, algo: str = "dr",
-                      device: str = "auto", threads: int = 0, seed: int = 0) -> dict:
+                      device: str = "auto", threads: int = 0, seed: int = 0,
+                      rollout_steps: int = 64) -> dict:
     """Train ``algo`` for ``steps`` env steps in a throwaway run directory; time the loop.
 
-    The collection time is the sum of the ``time/collect_s`` the algorithm logs per
-    iteration (collection and advantages), read back from the run's ``metrics.csv``.
+    The collection and update times are the sums of the ``time/collect_s`` (collection and
+    advantages) and ``time/update_s`` the algorithm logs per iteration, read back from the
+    run's ``metrics.csv``.
     """
     import csv
 
@@ -43,8 +45,8 @@ def measure_robo_meta(family: str, steps: int, num_envs: int, algo: str = "dr",
     from robo_meta.runner import Runner
 
     config = PPOConfig(family=family, algo=algo, total_steps=steps, num_envs=num_envs,
-                       seed=seed, device=device, threads=threads, eval_tasks=1,
-                       eval_every=10 * steps)
+                       rollout_steps=rollout_steps, seed=seed, device=device, threads=threads,
+                       eval_tasks=1, eval_every=10 * steps)
     torch_device = resolve_device(config.device)
     with tempfile.TemporaryDirectory(prefix="robo-meta-bench-") as run_dir:
         start = time.perf_counter()
@@ -55,9 +57,12 @@ def measure_robo_meta(family: str, steps: int, num_envs: int, algo: str = "dr",
         runner.train()
         wall = time.perf_counter() - start
         with open(f"{run_dir}/metrics.csv", newline="") as f:
-            collect = sum(float(row["time/collect_s"]) for row in csv.DictReader(f))
+            rows = list(csv.DictReader(f))
+        collect = sum(float(row["time/collect_s"]) for row in rows)
+        update = sum(float(row["time/update_s"]) for row in rows)
     return {"steps": runner.step, "wall_s": wall, "steps_per_s": runner.step / wall,
-            "setup_s": setup, "collect_s": collect, "rest_s": wall - collect,
+            "setup_s": setup, "collect_s": collect, "update_s": update,
+            "rest_s": wall - collect,
             "num_envs": num_envs, "algo": algo, "device": str(torch_device),
             "batch_threads": batch_threads}
 
