@@ -1,8 +1,12 @@
 """The network of ``maml``: a Gaussian policy whose weights adapt by gradient steps, with a
 learning rate per weight (Meta-SGD, Li et al. 2017), and a critic used as the baseline.
 
-The *adapted* parameters ("fast weights") are the actor MLP's weights and biases and the
-action log-std; the critic and the observation normalizer are never adapted. Fast weights are
+The *adapted* parameters ("fast weights") are, with ``adapt="weights"`` (MAML, Meta-SGD), the
+actor MLP's weights and biases and the action log-std; with ``adapt="context"`` (CAVIA,
+Zintgraf et al. 2019) only a context vector of ``context_dim`` numbers appended to the
+actor's input, the network meta-learned around it: a step on one episode then estimates
+``context_dim`` numbers instead of every weight, a far less noisy gradient. The critic and the
+observation normalizer are never adapted. Fast weights are
 carried as a dict ``{name: tensor}`` with the names of ``adapted_parameters()``, either
 shared (one copy, shape of the parameter) or stacked per row (a leading dimension of ``n``
 rows, one set of fast weights per simulation). ``rows_forward`` runs every row with its own
@@ -47,16 +51,27 @@ class MetaSGDActorCritic(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (64, 64),
                  init_log_std: float = -0.5, inner_lr: float = 0.1,
                  learn_inner_lr: bool = True, squash_mean: bool = False,
-                 min_log_std: float | None = None):
+                 min_log_std: float | None = None, adapt: str = "weights",
+                 context_dim: int = 0):
         super().__init__()
+        if adapt not in ("weights", "context") or (adapt == "context") != (context_dim > 0):
+            raise ValueError(f"adapt={adapt!r} with context_dim={context_dim}: 'context' needs "
+                             "a context (context_dim > 0), 'weights' none")
         self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.adapt, self.context_dim = adapt, int(context_dim)
         self.learn_inner_lr = learn_inner_lr
         self.squash_mean, self.min_log_std = bool(squash_mean), min_log_std
         self.normalizer = RunningNormalizer(obs_dim)
         # torch's own tanh: the actor runs under vmap, where the numpy kernel of
         # policies/activations.py cannot
-        self.actor = mlp([obs_dim, *hidden_sizes, act_dim], activation=nn.Tanh, out_gain=0.01)
+        self.actor = mlp([obs_dim + self.context_dim, *hidden_sizes, act_dim],
+                         activation=nn.Tanh, out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+        # CAVIA's context, where every trial starts: 0 at first, meta-learned as θ is (CAVIA
+        # keeps it at 0; a learned start only shifts the first layer's bias). None without one,
+        # so that older checkpoints load unchanged.
+        self.context = (nn.Parameter(torch.zeros(self.context_dim)) if self.context_dim
+                        else None)
         # column 0: value under θ (pre-update episodes); column 1: under θ' (post-update)
         self.critic = mlp([obs_dim, *hidden_sizes, 2], out_gain=1.0)
         # returns are divided by this before the critic sees them (set by the learner)
@@ -68,6 +83,8 @@ class MetaSGDActorCritic(nn.Module):
 
     def adapted_parameters(self) -> FastWeights:
         """θ: the parameters the inner loop moves, by name (the live nn.Parameters)."""
+        if self.adapt == "context":
+            return {"context": self.context}
         params = {f"actor.{name}": p for name, p in self.actor.named_parameters()}
         params["log_std"] = self.log_std
         return params
@@ -85,8 +102,11 @@ class MetaSGDActorCritic(nn.Module):
         x = self.normalizer(obs)
 
         def one(weights: FastWeights, xi: torch.Tensor):
+            # the adapted tensors from the row's fast weights, the rest from the module
             actor = {k[len("actor."):]: v for k, v in weights.items() if k.startswith("actor.")}
-            return functional_call(self.actor, actor, (xi,)), weights["log_std"]
+            xi = self._with_context(xi, weights.get("context", self.context))
+            return (functional_call(self.actor, actor, (xi,)),
+                    weights.get("log_std", self.log_std))
 
         mean, log_std = self._bound(*vmap(one)(fast, x))  # log_std (n, act_dim)
         shape = (log_std.shape[0],) + (1,) * (mean.dim() - 2) + (log_std.shape[1],)
@@ -94,8 +114,15 @@ class MetaSGDActorCritic(nn.Module):
 
     def shared_forward(self, obs: torch.Tensor):
         """(mean, log_std) of every row under θ itself."""
-        mean, log_std = self._bound(self.actor(self.normalizer(obs)), self.log_std)
+        x = self._with_context(self.normalizer(obs), self.context)
+        mean, log_std = self._bound(self.actor(x), self.log_std)
         return mean, log_std.expand_as(mean)
+
+    def _with_context(self, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """``x`` (..., obs_dim) with ``context`` appended to every row (none: ``x`` itself)."""
+        if not self.context_dim:
+            return x
+        return torch.cat([x, context.expand(*x.shape[:-1], self.context_dim)], dim=-1)
 
     def _bound(self, mean: torch.Tensor, log_std: torch.Tensor):
         """The opt-in guards: tanh on the mean, the floor on the log std."""

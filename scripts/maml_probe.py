@@ -49,6 +49,9 @@ def probe(source: str, split: str, num_tasks: int, rows: int, explore_log_std, u
     module, fam = policy.module, get_family(policy.family)
     if fam.spec.task != "goal":
         raise RoboMetaError(f"the probe measures steps toward a goal; {fam.name} has none")
+    if explore_log_std is not None and "log_std" not in module.adapted_parameters():
+        raise RoboMetaError("--explore-log-std replaces the adapted log std, but this policy "
+                            f"adapts only its {module.adapt}")
     tasks = fam.tasks(split)[:num_tasks]
     nt, n, T = len(tasks), len(tasks) * rows, fam.spec.horizon
     env = make_vec(fam, n, episodes_per_trial=1, nthread=1)
@@ -109,7 +112,9 @@ def probe(source: str, split: str, num_tasks: int, rows: int, explore_log_std, u
     print("\nstep sizes α          mean     min      max   share < 0   "
           "|α g| / |w| (median over rows)")
     for k, a in lrs.items():
-        ratio = ((a * grads[k]).flatten(1).norm(dim=1) / th[k].flatten(1).norm(dim=1)).median()
+        # (a context may start at 0)
+        ratio = ((a * grads[k]).flatten(1).norm(dim=1)
+                 / th[k].flatten(1).norm(dim=1).clamp(min=1e-12)).median()
         print(f"  {k:16s} {float(a.mean()):+.4f} {float(a.min()):+.4f} {float(a.max()):+.4f}"
               f"   {float((a < 0).float().mean()):.2f}        {float(ratio):.4f}")
     before, after = inner_loss(th), inner_loss(stepped(1.0, grads))

@@ -259,6 +259,100 @@ def test_the_meta_gradient_through_the_inner_step_matches_its_closed_form():
     assert module.actor[0].weight.grad.abs().max() == 0.0
 
 
+def _context_policy(context_dim=2) -> MetaSGDActorCritic:
+    """CAVIA on a linear actor: the mean is W x + V c + b, c the context; std 0.5."""
+    torch.manual_seed(0)
+    module = MetaSGDActorCritic(2, 1, hidden_sizes=(), init_log_std=math.log(0.5),
+                                adapt="context", context_dim=context_dim)
+    with torch.no_grad():
+        module.actor[0].weight.copy_(torch.tensor([[0.3, -0.2, 0.7, -1.1][:2 + context_dim]]))
+        module.actor[0].bias.fill_(0.1)
+        module.context.copy_(torch.tensor([0.4, -0.3][:context_dim]))
+        module.inner_lrs["context"].copy_(torch.tensor([2.0, 0.5][:context_dim]))
+    return module
+
+
+def test_a_context_step_moves_only_the_context_by_its_hand_computed_gradient():
+    """--adapt context (CAVIA): θ' is the context c' = c - α ⊙ ∇_c L; for a linear actor
+    ∇_c L = -mean_t A_t V^T (a_t - μ_t) / σ², and the actor's weights do not move."""
+    module = _context_policy()
+    assert list(module.adapted_parameters()) == list(module.step_sizes()) == ["context"]
+    rng = np.random.default_rng(4)
+    n, T = 3, 6
+    obs, actions, A = rng.normal(size=(n, T, 2)), rng.normal(size=(n, T, 1)), rng.normal(
+        size=(n, T))
+    mask = np.ones((n, T))
+    mask[2, 4:] = 0.0
+    t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    weight_before = module.actor[0].weight.detach().clone()
+    episodes = _episodes(module, t(obs), t(actions), t(np.zeros((n, T))), t(mask))
+    fast = inner_adapt(module, stacked(module.adapted_parameters(), n), episodes, t(A),
+                       steps=1, create_graph=False)
+    assert set(fast) == {"context"}
+    W, V, b, c, sigma = [0.3, -0.2], np.array([0.7, -1.1]), 0.1, np.array([0.4, -0.3]), 0.5
+    for i in range(n):
+        valid = mask[i] > 0
+        x, a = obs[i][valid] / NORM, actions[i][valid, 0]
+        mu = x @ W + V @ c + b
+        grad = -np.mean((A[i][valid] * (a - mu) / sigma**2)[:, None] * V, axis=0)
+        np.testing.assert_allclose(fast["context"][i].numpy(), c - np.array([2.0, 0.5]) * grad,
+                                   rtol=1e-5, atol=1e-6)
+    assert torch.equal(module.actor[0].weight, weight_before)
+    # the adapted context drives the mean: row i's mean under c'_i, by hand
+    mean, _ = module.rows_forward(fast, t(obs))
+    expected = (obs / NORM) @ np.array(W) + (fast["context"].numpy() @ V)[:, None] + b
+    np.testing.assert_allclose(mean[..., 0].detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_meta_gradient_reaches_the_weights_through_a_context_step():
+    """With only the context adapted, the outer loss still depends on the actor's weights
+    twice: directly, and through the inner step's gradient. Autograd's derivative of the
+    whole meta-objective matches central finite differences in float64, and differs from
+    the first-order one (the inner step's dependence on the weights cut)."""
+    module = _context_policy().double()
+    rng = np.random.default_rng(5)
+    n, T = 2, 8
+    d = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    obs, actions, A = rng.normal(size=(n, T, 2)), rng.normal(size=(n, T, 1)), rng.normal(
+        size=(n, T))
+    post_obs, post_actions = rng.normal(size=(n, T, 2)), rng.normal(size=(n, T, 1))
+    A2, ones = rng.normal(size=(n, T)), d(np.ones((n, T)))
+    pre = _episodes(module, d(obs), d(actions), d(np.zeros((n, T))), ones)
+    fast = inner_adapt(module, stacked(module.adapted_parameters(), n), pre, d(A), steps=1,
+                       create_graph=False)  # c', with the weights' part of its graph cut
+    with torch.no_grad():  # the post-update episodes as sampled by c'
+        mean, log_std = module.rows_forward(fast, d(post_obs))
+        post_logp = gaussian_logprob(mean, log_std, d(post_actions))
+    post = Episodes(d(post_obs), d(post_actions), post_logp, d(np.zeros((n, T))), ones)
+
+    def meta_loss():
+        loss, _ = outer_loss(module, pre, post, d(A), d(A2), inner_steps=1, clip_coef=1e3)
+        return loss
+
+    weight = module.actor[0].weight
+    (grad,) = torch.autograd.grad(meta_loss(), [weight])
+    numeric, eps = np.zeros(weight.shape), 1e-6
+    for j in range(weight.shape[1]):  # the inner step needs autograd: no no_grad here
+        weight.data[0, j] += eps
+        up = meta_loss().item()
+        weight.data[0, j] -= 2 * eps
+        down = meta_loss().item()
+        weight.data[0, j] += eps
+        numeric[0, j] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(grad.numpy(), numeric, rtol=1e-6, atol=1e-9)
+    mean, log_std = module.rows_forward(fast, post.obs)
+    ratio = (gaussian_logprob(mean, log_std, post.actions) - post.logprobs).exp()
+    (first_order,) = torch.autograd.grad(-(ratio * d(A2)).mean(), [weight])
+    assert (grad - first_order).abs().max() > 1e-3
+
+
+def test_bad_context_settings_are_errors():
+    with pytest.raises(ValueError, match="'context' needs a context"):
+        MetaSGDActorCritic(2, 1, adapt="context", context_dim=0)
+    with pytest.raises(ValueError, match="'weights' none"):
+        MetaSGDActorCritic(2, 1, adapt="weights", context_dim=3)
+
+
 # -- training, checkpoints, deployment ----------------------------------------------------------
 FLAGS = ["--family", "point-goal", "--algo", "maml", "--meta-batch", "2",
          "--rollouts-per-task", "2", "--hidden-sizes", "8", "--outer-epochs", "2",
@@ -321,6 +415,44 @@ def test_the_guards_travel_through_the_checkpoint(tmp_path):
     obs = torch.full((3, module.obs_dim), 50.0)
     mean, log_std = module.shared_forward(obs)
     assert float(mean.detach().abs().max()) < 1.0 and float(log_std.detach().min()) >= -0.7
+
+
+def test_a_context_run_trains_saves_and_adapts_only_its_context(tmp_path):
+    """--adapt context end to end: the config names the context, the checkpoint holds it and
+    its step sizes (learned), a weights run's config does not mention it (older configs load
+    as before), and the deployed policy adapts the context alone, from θ's every trial."""
+    run_dir = tmp_path / "cavia"
+    assert _main(["train", *FLAGS, "--adapt", "context", "--context-dim", "3", "--inner-lr",
+                  "2.0", "--total-steps", 2 * ITERATION, "--out", run_dir]) == 0
+    kwargs = json.loads((run_dir / "config.json").read_text())["modules"]["policy"]["kwargs"]
+    assert kwargs["adapt"] == "context" and kwargs["context_dim"] == 3
+    state = torch.load(run_dir / "state.pt", weights_only=True)["modules"]["policy"]
+    assert state["context"].shape == (3,) and state["actor.0.weight"].shape[1] == 4 + 3
+    assert [k for k in state if k.startswith("inner_lrs.")] == ["inner_lrs.context"]
+    assert not torch.all(state["inner_lrs.context"] == 2.0)  # learned
+    policy = robo_meta.load_policy(run_dir, device="cpu")
+    module = policy.module
+    assert module.adapt == "context" and torch.equal(module.context.detach(), state["context"])
+    n, rng = 2, np.random.default_rng(1)
+    weights = {k: v.detach().clone() for k, v in module.actor.state_dict().items()}
+    policy.reset(n)
+    for trial in range(2):
+        assert all(torch.equal(policy.fast["context"][r], module.context.detach())
+                   for r in range(n))
+        for step in range(50):  # one exploration episode, then the step
+            policy.act(rng.normal(size=(n, module.obs_dim)))
+            policy.observe(None, None, rng.normal(size=n), np.zeros(n, bool),
+                           np.full(n, step == 49))
+        assert set(policy.fast) == {"context"}
+        assert not any(torch.equal(policy.fast["context"][r], module.context.detach())
+                       for r in range(n))
+        policy.restart(np.arange(n))
+    assert all(torch.equal(v, module.actor.state_dict()[k]) for k, v in weights.items())
+    plain = tmp_path / "weights"
+    assert _main(["train", *FLAGS, "--total-steps", ITERATION, "--out", plain]) == 0
+    kwargs = json.loads((plain / "config.json").read_text())["modules"]["policy"]["kwargs"]
+    assert "adapt" not in kwargs and "context_dim" not in kwargs
+    assert robo_meta.load_policy(plain, device="cpu").module.context is None
 
 
 def test_evaluation_restores_theta_at_every_trial_start(trained):
@@ -499,6 +631,8 @@ def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
         (["--minibatches", "3"], "minibatches (3) must be at most meta_batch (2)"),
         (["--inner-lr", "-0.1"], "inner_lr must be in [0, 1000]"),
         (["--inner-episodes", "3"], "inner_episodes (3) must divide rollouts_per_task (2)"),
+        (["--adapt", "bias"], "adapt must be weights or context, got 'bias'"),
+        (["--adapt", "context", "--context-dim", "0"], "context_dim must be in [1, 4096]"),
     ]:
         out = tmp_path / "run"
         assert _main(["train", *FLAGS, *argv, "--total-steps", ITERATION, "--out", out]) == 2

@@ -101,6 +101,11 @@ class MAMLConfig(RunConfig):
     min_log_std: float | None = None
     """Floor of the log standard deviation (None: none); keeps the exploration episode
     informative."""
+    adapt: str = "weights"
+    """What the inner step moves: weights (MAML / Meta-SGD: the actor's weights and log std)
+    or context (CAVIA: only a vector of --context-dim numbers appended to the actor's input)."""
+    context_dim: int = 50
+    """Size of CAVIA's context vector (with --adapt context; CAVIA: 50)."""
 
     def validate(self) -> MAMLConfig:
         super().validate()
@@ -125,6 +130,9 @@ class MAMLConfig(RunConfig):
         check_range(self, "init_log_std", -20.0, 5.0)
         if self.min_log_std is not None:
             check_range(self, "min_log_std", -20.0, 5.0)
+        if self.adapt not in ("weights", "context"):
+            raise RoboMetaError(f"adapt must be weights or context, got {self.adapt!r}")
+        check_range(self, "context_dim", 1, 1 << 12)
         if not isinstance(self.squash_mean, bool):
             raise RoboMetaError(f"squash_mean must be true or false, got {self.squash_mean!r}")
         if not isinstance(self.inner_lr_learned, bool):
@@ -147,7 +155,10 @@ def policy_spec(config: MAMLConfig, obs_dim: int, act_dim: int) -> dict[str, Any
         "obs_dim": obs_dim, "act_dim": act_dim, "hidden_sizes": list(config.hidden_sizes),
         "init_log_std": config.init_log_std, "inner_lr": config.inner_lr,
         "learn_inner_lr": config.inner_lr_learned, "squash_mean": config.squash_mean,
-        "min_log_std": config.min_log_std}}
+        "min_log_std": config.min_log_std,
+        # only a context run names its context: older configs and checkpoints stay as they were
+        **({"adapt": "context", "context_dim": config.context_dim}
+           if config.adapt == "context" else {})}}
 
 
 class Episodes(NamedTuple):
