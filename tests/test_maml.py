@@ -436,7 +436,7 @@ def test_a_context_run_trains_saves_and_adapts_only_its_context(tmp_path):
     n, rng = 2, np.random.default_rng(1)
     weights = {k: v.detach().clone() for k, v in module.actor.state_dict().items()}
     policy.reset(n)
-    for trial in range(2):
+    for _ in range(2):  # two trials
         assert all(torch.equal(policy.fast["context"][r], module.context.detach())
                    for r in range(n))
         for step in range(50):  # one exploration episode, then the step
