@@ -633,6 +633,7 @@ def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
         (["--inner-episodes", "3"], "inner_episodes (3) must divide rollouts_per_task (2)"),
         (["--adapt", "bias"], "adapt must be weights or context, got 'bias'"),
         (["--adapt", "context", "--context-dim", "0"], "context_dim must be in [1, 4096]"),
+        (["--context-dim", "8"], "--context-dim sizes the context that --adapt context adapts"),
     ]:
         out = tmp_path / "run"
         assert _main(["train", *FLAGS, *argv, "--total-steps", ITERATION, "--out", out]) == 2

@@ -57,6 +57,8 @@ from robo_meta.envs.errors import RoboMetaError
 from robo_meta.policies.maml import FastWeights, MetaSGDActorCritic, stacked
 from robo_meta.ppo import compute_gae, gaussian_logprob
 
+CAVIA_CONTEXT_DIM = 50  # the context size of CAVIA's RL runs
+
 
 @dataclass
 class MAMLConfig(RunConfig):
@@ -104,8 +106,8 @@ class MAMLConfig(RunConfig):
     adapt: str = "weights"
     """What the inner step moves: weights (MAML / Meta-SGD: the actor's weights and log std)
     or context (CAVIA: only a vector of --context-dim numbers appended to the actor's input)."""
-    context_dim: int = 50
-    """Size of CAVIA's context vector (with --adapt context; CAVIA: 50)."""
+    context_dim: int | None = None
+    """Size of CAVIA's context vector, with --adapt context (None: CAVIA's 50)."""
 
     def validate(self) -> MAMLConfig:
         super().validate()
@@ -132,7 +134,11 @@ class MAMLConfig(RunConfig):
             check_range(self, "min_log_std", -20.0, 5.0)
         if self.adapt not in ("weights", "context"):
             raise RoboMetaError(f"adapt must be weights or context, got {self.adapt!r}")
-        check_range(self, "context_dim", 1, 1 << 12)
+        if self.context_dim is not None:
+            if self.adapt != "context":
+                raise RoboMetaError("--context-dim sizes the context that --adapt context "
+                                    "adapts; without it there is none")
+            check_range(self, "context_dim", 1, 1 << 12)
         if not isinstance(self.squash_mean, bool):
             raise RoboMetaError(f"squash_mean must be true or false, got {self.squash_mean!r}")
         if not isinstance(self.inner_lr_learned, bool):
@@ -157,7 +163,7 @@ def policy_spec(config: MAMLConfig, obs_dim: int, act_dim: int) -> dict[str, Any
         "learn_inner_lr": config.inner_lr_learned, "squash_mean": config.squash_mean,
         "min_log_std": config.min_log_std,
         # only a context run names its context: older configs and checkpoints stay as they were
-        **({"adapt": "context", "context_dim": config.context_dim}
+        **({"adapt": "context", "context_dim": config.context_dim or CAVIA_CONTEXT_DIM}
            if config.adapt == "context" else {})}}
 
 
