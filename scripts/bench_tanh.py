@@ -14,6 +14,7 @@ checkpoint) and the summed update time (``time/update_s`` of ``metrics.csv``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 from unittest import mock
@@ -55,10 +56,7 @@ def main() -> int:
     try:
         for round_ in range(args.rounds):
             for name in (("torch", "fast") if round_ % 2 == 0 else ("fast", "torch")):
-                if name == "torch":
-                    with reference:
-                        results[name].append(train(args))
-                else:
+                with reference if name == "torch" else contextlib.nullcontext():
                     results[name].append(train(args))
     except RoboMetaError as exc:
         print(f"bench_tanh.py: error: {exc}", file=sys.stderr)
