@@ -35,7 +35,14 @@ class RecurrentActorCritic(nn.Module):
     (the learner's Sampler adds them): it can tell a step towards the goal from one away from
     it before the memory has worked out where the goal is. The actor and the memories never
     read them, so a deployed policy is given none (``obs`` of ``obs_dim`` columns: the value,
-    unused there, then reads zeros) and acts the same either way.
+    unused there, then reads zeros) and acts the same either way. ``privileged_critic=False``
+    keeps the features from the value head too, for a network that has them only for:
+
+    ``task_inference``: a linear head on the actor's memory guesses the task's (normalized)
+    features at every step, and ``sequence_with_task_loss`` adds the squared error of that
+    guess (Humplik et al. 2019, "Meta reinforcement learning as task inference"). The loss
+    trains the memory to hold what it has seen of the task in a form the actor can read; the
+    head's guess is never an input, so the deployed policy acts without it.
     """
 
     recurrent = True
@@ -43,10 +50,14 @@ class RecurrentActorCritic(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, hidden_size: int = 128,
                  encoder_sizes: Sequence[int] = (128,), head_sizes: Sequence[int] = (128,),
                  init_log_std: float = 0.0, separate_critic: bool = False,
-                 feature_dim: int = 0):
+                 feature_dim: int = 0, privileged_critic: bool = True,
+                 task_inference: bool = False):
         super().__init__()
+        if task_inference and not feature_dim:
+            raise ValueError("task_inference guesses the task features: feature_dim must be > 0")
         self.obs_dim, self.act_dim, self.hidden_size = obs_dim, act_dim, hidden_size
         self.separate_critic, self.feature_dim = separate_critic, feature_dim
+        self.critic_features = feature_dim if privileged_critic else 0
         # one normalizer over the observation and, last, the features (per column, so the
         # observation's columns normalize the same with or without them)
         self.normalizer = RunningNormalizer(obs_dim + feature_dim)
@@ -58,8 +69,10 @@ class RecurrentActorCritic(nn.Module):
                                                 Tanh())
             self.critic_gru = nn.GRUCell(encoder_sizes[-1], hidden_size)
         self.actor = mlp([hidden_size + obs_dim, *head_sizes, act_dim], out_gain=0.01)
-        self.critic = mlp([hidden_size + obs_dim + feature_dim, *head_sizes, 1], out_gain=1.0)
+        self.critic = mlp([hidden_size + obs_dim + self.critic_features, *head_sizes, 1],
+                          out_gain=1.0)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+        self.task_head = nn.Linear(hidden_size, feature_dim) if task_inference else None
 
     def _memories(self) -> list[tuple[nn.Module, nn.GRUCell]]:
         """(encoder, GRU) of the actor, then the critic's own where it has one."""
@@ -81,9 +94,10 @@ class RecurrentActorCritic(nn.Module):
 
     def _heads(self, x, hs):
         """Actor on the first memory, critic on the last (the same one when shared); only the
-        critic reads the features at the end of ``x``."""
+        critic reads the features at the end of ``x`` (when privileged)."""
         mean = self.actor(torch.cat([hs[0], x[..., :self.obs_dim]], dim=-1))
-        return mean, self.critic(torch.cat([hs[-1], x], dim=-1)).squeeze(-1)
+        critic_in = x[..., :self.obs_dim + self.critic_features]
+        return mean, self.critic(torch.cat([hs[-1], critic_in], dim=-1)).squeeze(-1)
 
     def step(self, obs, prev_action, prev_reward_done, trial_start, state):
         """One step: (mean, log_std, value, new_state); state resets where trial_start."""
@@ -96,6 +110,27 @@ class RecurrentActorCritic(nn.Module):
 
     def sequence(self, obs, prev_action, prev_reward_done, trial_start, state):
         """Unroll over T steps (truncated BPTT from ``state``): (mean, log_std, value)."""
+        x, hs = self._unroll(obs, prev_action, prev_reward_done, trial_start, state)
+        mean, value = self._heads(x, hs)
+        return mean, self.log_std.expand_as(mean), value
+
+    def sequence_with_task_loss(self, obs, prev_action, prev_reward_done, trial_start, state):
+        """``sequence`` and the task-inference loss: the mean over steps of the squared error
+        of the task head's guess, summed over the features, against the normalized features
+        at the end of ``obs`` (a target: no gradient flows into the normalizer's output)."""
+        if self.task_head is None:
+            raise ValueError("this network has no task head (built without task_inference)")
+        if obs.shape[-1] != self.obs_dim + self.feature_dim:
+            raise ValueError(f"the task-inference loss needs the {self.feature_dim} task "
+                             f"features after the observation: obs has {obs.shape[-1]} "
+                             f"columns, not {self.obs_dim + self.feature_dim}")
+        x, hs = self._unroll(obs, prev_action, prev_reward_done, trial_start, state)
+        mean, value = self._heads(x, hs)
+        error = self.task_head(hs[0]) - x[..., self.obs_dim:].detach()
+        return mean, self.log_std.expand_as(mean), value, error.square().sum(-1).mean()
+
+    def _unroll(self, obs, prev_action, prev_reward_done, trial_start, state):
+        """The normalized inputs and each memory's (T, B, hidden) states over T steps."""
         x, es = self._inputs(obs, prev_action, prev_reward_done)
         keep = (~trial_start).unsqueeze(-1).to(state.dtype)
         grus = [gru for _, gru in self._memories()]
@@ -105,5 +140,4 @@ class RecurrentActorCritic(nn.Module):
             for i, gru in enumerate(grus):
                 hs[i] = gru(es[i][t], hs[i] * keep[t])
                 outs[i].append(hs[i])
-        mean, value = self._heads(x, [torch.stack(out) for out in outs])
-        return mean, self.log_std.expand_as(mean), value
+        return x, [torch.stack(out) for out in outs]

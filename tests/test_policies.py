@@ -235,6 +235,64 @@ def test_build_policy_from_its_json_spec_round_trips_the_state_dict(spec):
 
 
 @pytest.mark.parametrize("separate_critic", [False, True])
+def test_the_task_inference_loss_is_the_squared_error_of_a_guess_from_the_actor_memory(
+        separate_critic):
+    """By hand: h_t from step-by-step calls, the guess W h_t + b against the features
+    normalized with the running statistics, squared, summed over features, averaged over
+    steps. The features reach neither the actor nor (not privileged) the critic, and the
+    loss's gradient reaches the actor's memory and never the critic's own."""
+    torch.manual_seed(0)
+    F = 3
+    policy = RecurrentActorCritic(OBS, ACT, hidden_size=8, encoder_sizes=(8,), head_sizes=(8,),
+                                  separate_critic=separate_critic, feature_dim=F,
+                                  privileged_critic=False, task_inference=True)
+    policy.normalizer.update(torch.randn(50, OBS + F) * 2 + 1)
+    T, B = 5, 4
+    obs, prev_action, prev_reward_done = _inputs(T, B)
+    trial_start = torch.zeros(T, B, dtype=torch.bool)
+    trial_start[2, 1] = True
+    state = policy.initial_state(B)
+    feats = torch.randn(T, B, F) * 3
+    mean, _, value, loss = policy.sequence_with_task_loss(
+        torch.cat([obs, feats], -1), prev_action, prev_reward_done, trial_start, state)
+    plain = policy.sequence(obs, prev_action, prev_reward_done, trial_start, state)
+    assert torch.equal(mean, plain[0]) and torch.equal(value, plain[2])  # features unread
+
+    norm = policy.normalizer
+    target = ((feats - norm.mean[OBS:]) / (norm.var[OBS:] + norm.epsilon).sqrt()).float()
+    target = target.clamp(-norm.clip, norm.clip)
+    h, errors = state, []
+    with torch.no_grad():
+        for t in range(T):
+            _, _, _, h = policy.step(obs[t], prev_action[t], prev_reward_done[t], trial_start[t],
+                                     h)
+            guess = h[:, :8] @ policy.task_head.weight.T + policy.task_head.bias
+            errors.append(((guess - target[t]) ** 2).sum(-1))
+    torch.testing.assert_close(loss, torch.stack(errors).mean(), rtol=1e-6, atol=1e-6)
+
+    policy.zero_grad()
+    loss.backward()
+    assert policy.gru.weight_ih.grad.abs().sum() > 0
+    assert policy.encoder[0][0].weight.grad.abs().sum() > 0
+    assert policy.actor[0].weight.grad is None and policy.critic[0].weight.grad is None
+    if separate_critic:
+        assert policy.critic_gru.weight_ih.grad is None
+
+
+def test_task_inference_refuses_a_network_or_inputs_without_features():
+    with pytest.raises(ValueError, match="feature_dim must be > 0"):
+        RecurrentActorCritic(OBS, ACT, hidden_size=8, task_inference=True)
+    obs, prev_action, prev_reward_done = _inputs(2, 3)
+    start, state = torch.zeros(2, 3, dtype=torch.bool), torch.zeros(3, 8)
+    with pytest.raises(ValueError, match="no task head"):
+        RecurrentActorCritic(OBS, ACT, hidden_size=8, feature_dim=2).sequence_with_task_loss(
+            obs, prev_action, prev_reward_done, start, state)
+    policy = RecurrentActorCritic(OBS, ACT, hidden_size=8, feature_dim=2, task_inference=True)
+    with pytest.raises(ValueError, match=r"needs the 2 task features .* obs has 5 columns, not 7"):
+        policy.sequence_with_task_loss(obs, prev_action, prev_reward_done, start, state)
+
+
+@pytest.mark.parametrize("separate_critic", [False, True])
 def test_a_privileged_critic_reads_the_features_and_the_actor_never_does(separate_critic):
     torch.manual_seed(0)
     policy = RecurrentActorCritic(OBS, ACT, hidden_size=8, encoder_sizes=(8,), head_sizes=(8,),

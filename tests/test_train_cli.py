@@ -83,6 +83,11 @@ BAD_INPUT = {
                                                          r"recurrent memory; dr's MLP"),
     "privileged critic of an MLP": (["--privileged-critic"], r"--privileged-critic gives rl2's "
                                                              r"value head the task features; dr"),
+    "task inference of an MLP": (["--task-inference-coef", "1"],
+                                 r"--task-inference-coef trains rl2's memory to guess the task; "
+                                 r"dr has no memory"),
+    "negative task inference": (["--algo", "rl2", "--task-inference-coef", "-1"],
+                                r"task_inference_coef must be in \[0, 1e\+06\], got -1"),
     "init from other sizes": (["--init-from", "{run}", "--hidden-sizes", "32", "32"],
                               r"--init-from .*run: its networks differ from the ones this config "
                               r"builds \(policy hidden_sizes: \[64, 64\] in the source, "
@@ -297,9 +302,15 @@ def test_rl2_with_a_separate_critic_trains_saves_and_deploys_its_two_memories(tm
     assert module.initial_state(3).shape == (3, 16)
 
 
-def test_rl2_with_a_privileged_critic_trains_on_features_and_deploys_without_them(tmp_path):
-    """--privileged-critic: the learner's observations carry the task features, the network's
-    spec splits them off for the value head, and the deployed policy is given none."""
+@pytest.mark.parametrize("flags,privileged,task_inference", [
+    (["--privileged-critic"], True, False),
+    (["--task-inference-coef", "0.5"], False, True),
+    (["--privileged-critic", "--task-inference-coef", "0.5"], True, True)])
+def test_rl2_trained_on_features_deploys_without_them(tmp_path, flags, privileged,
+                                                      task_inference):
+    """--privileged-critic and --task-inference-coef: the learner's observations carry the
+    task features, the network's spec splits them off for the value head and/or the task
+    head, and the deployed policy is given none."""
     from robo_meta.adaptive import load_policy
     from robo_meta.envs import get_family
     from robo_meta.evaluation import run_trials
@@ -307,10 +318,14 @@ def test_rl2_with_a_privileged_critic_trains_on_features_and_deploys_without_the
     run_dir = tmp_path / "run"
     argv = ["train", *TINY, "--total-steps", 128, "--out", run_dir]
     argv[argv.index("dr")] = "rl2"
-    assert _main([*argv, "--privileged-critic", "--gru-hidden", "8"]) == 0
+    assert _main([*argv, *flags, "--gru-hidden", "8"]) == 0
     spec = json.loads((run_dir / "config.json").read_text())["modules"]["policy"]
     family = get_family("point-goal")
     assert spec["kwargs"]["feature_dim"] == family.feature_dim > 0
+    assert spec["kwargs"].get("privileged_critic", True) is privileged
+    assert spec["kwargs"].get("task_inference", False) is task_inference
+    with (run_dir / "metrics.csv").open() as f:
+        assert ("loss/task_inference" in f.readline().split(",")) is task_inference
     policy = load_policy(run_dir, device="cpu")
     assert not policy.with_features and policy.module.obs_dim == spec["kwargs"]["obs_dim"]
     normalizer = policy.module.normalizer

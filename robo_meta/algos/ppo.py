@@ -15,7 +15,10 @@
   the task early and exploit it later. Trained with truncated BPTT over rollout-length
   sequences from stored hidden states. ``--separate-critic`` gives the value function its own
   memory; ``--privileged-critic`` lets the value head read the task features (asymmetric
-  actor-critic: in training only, the actor never sees them).
+  actor-critic: in training only, the actor never sees them); ``--task-inference-coef W``
+  adds W x the squared error of a guess of the task features from the actor's memory
+  (Humplik et al. 2019: the memory is taught what to remember; the actor never reads the
+  guess nor the features).
 
 One iteration, top to bottom: the Sampler steps every simulation ``rollout_steps`` times;
 rewards are scaled by the running std of the discounted return; GAE(λ) gives advantages,
@@ -94,6 +97,9 @@ class PPOConfig(RunConfig):
     privileged_critic: bool = False
     """rl2: the value head also reads the task features (asymmetric actor-critic). Training
     only: the actor and its memory never read them, and the deployed policy is given none."""
+    task_inference_coef: float = 0.0
+    """rl2: weight of an auxiliary loss, the squared error of a linear guess of the normalized
+    task features from the actor's memory at every step (0: none). Training only."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy."""
     latent_dim: int = 0
@@ -129,6 +135,10 @@ class PPOConfig(RunConfig):
             raise RoboMetaError(f"--privileged-critic gives rl2's value head the task features; "
                                 f"{self.algo} has no such split (the oracle's whole network "
                                 "reads them, dr's none)")
+        check_range(self, "task_inference_coef", 0.0, 1e6)
+        if self.task_inference_coef and VARIANTS[self.algo].policy_class != "gru":
+            raise RoboMetaError(f"--task-inference-coef trains rl2's memory to guess the task; "
+                                f"{self.algo} has no memory")
         for name in ("learning_rate", "max_learning_rate", "desired_kl", "max_grad_norm",
                      "clip_coef"):
             check_range(self, name, 0.0, 1e6, low_open=True)
@@ -202,8 +212,12 @@ def policy_spec(config: PPOConfig, obs_dim: int, act_dim: int,
         kwargs["hidden_size"] = config.gru_hidden
         if config.separate_critic:  # absent otherwise: configs written before it still match
             kwargs["separate_critic"] = True
-        if feature_dim:  # --privileged-critic: the features ride at the observation's end
+        if feature_dim:  # the features ride at the observation's end, for the critic
             kwargs["obs_dim"], kwargs["feature_dim"] = obs_dim - feature_dim, feature_dim
+            if not config.privileged_critic:  # ... or only for the task head
+                kwargs["privileged_critic"] = False
+            if config.task_inference_coef:
+                kwargs["task_inference"] = True
     else:
         kwargs["hidden_sizes"] = list(config.hidden_sizes)
     return {"class": variant.policy_class, "kwargs": kwargs}
@@ -262,8 +276,10 @@ class PPO:
         self.variant = VARIANTS[config.algo]
         self.family = family
         trial = config.episodes_per_trial if self.variant.adaptive else 1
-        # the learner's observations carry the features for the oracle and a privileged critic
-        features = self.variant.with_features or config.privileged_critic
+        # the learner's observations carry the features for the oracle, a privileged critic
+        # and the task-inference loss
+        features = (self.variant.with_features or config.privileged_critic
+                    or config.task_inference_coef > 0)
         self.sampler = make_sampler(family, config.num_envs, trial, features, device,
                                     config.threads, config.ray, config.workers,
                                     config.worker_threads)
@@ -340,8 +356,12 @@ class PPO:
             order = torch.randperm(width, generator=self.generator, device=self.device)
             for index in order.chunk(cfg.minibatches):
                 mb = _select(rollout, index)
-                mean, log_std, value = policy.sequence(
-                    mb.obs, mb.prev_action, mb.prev_reward_done, mb.trial_start, mb.initial_state)
+                inputs = (mb.obs, mb.prev_action, mb.prev_reward_done, mb.trial_start,
+                          mb.initial_state)
+                if cfg.task_inference_coef:
+                    mean, log_std, value, task_loss = policy.sequence_with_task_loss(*inputs)
+                else:
+                    mean, log_std, value = policy.sequence(*inputs)
                 advantages = mb.advantages
                 if cfg.norm_adv and advantages.numel() > 1:
                     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -349,6 +369,9 @@ class PPO:
                     gaussian_logprob(mean, log_std, mb.actions), mb.logprobs, advantages, value,
                     mb.returns, gaussian_entropy(log_std), cfg.clip_coef, cfg.vf_coef,
                     cfg.ent_coef)
+                if cfg.task_inference_coef:
+                    loss = loss + cfg.task_inference_coef * task_loss
+                    stats["loss/task_inference"] = task_loss.item()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 stats["grad_norm"] = nn.utils.clip_grad_norm_(policy.parameters(),
