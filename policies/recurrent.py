@@ -27,8 +27,9 @@ class RecurrentActorCritic(nn.Module):
 
     By default the actor and the critic share one encoder and GRU (the state is (B, hidden)).
     With ``separate_critic`` the critic has its own encoder and GRU, so the actor's memory
-    learns from the policy loss alone and the value loss cannot pull it towards what predicts
-    returns; the state is then (B, 2 x hidden), the actor's memory first.
+    learns from the policy loss (and the task-inference loss, below) and the value loss
+    cannot pull it towards what predicts returns; the state is then (B, 2 x hidden), the
+    actor's memory first.
 
     With ``feature_dim`` > 0 (a privileged critic: asymmetric actor-critic) the value head
     also reads the task's ``feature_dim`` features, appended to the observation in training
