@@ -93,8 +93,8 @@ class PPOConfig(RunConfig):
     """GRU hidden size (rl2)."""
     separate_critic: bool = False
     """rl2: give the value function its own encoder and GRU, so the actor's memory learns
-    from the policy loss alone (and --task-inference-coef's; default: one memory shared by
-    both heads)."""
+    from the policy loss (and the task-inference loss, if any) alone (default: one memory
+    shared by both heads)."""
     privileged_critic: bool = False
     """rl2: the value head also reads the task features (asymmetric actor-critic). Training
     only: the actor and its memory never read them, and the deployed policy is given none."""
