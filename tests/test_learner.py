@@ -218,3 +218,21 @@ def test_smoke_short_oracle_training_raises_the_point_goal_return(tmp_path):
     after = runner.train()["eval/return_ep1"]
     assert before == pytest.approx(-50, abs=1)
     assert after - before > 5, (before, after)
+
+
+def test_the_task_inference_loss_moves_the_task_head_and_its_weight_matters(tmp_path):
+    """PPO's own loss never reads the task head, so only the task-inference loss can move it;
+    and the weight W changes what the shared memory learns (with W = 1 and W = 2 the GRU ends
+    elsewhere, from the same seed)."""
+    def trained(coef, name):
+        runner = Runner(_config(algo="rl2", task_inference_coef=coef), tmp_path / name, CPU,
+                        progress=False)
+        start = {k: v.clone() for k, v in runner.algorithm.policy.state_dict().items()}
+        runner.train()
+        return start, _parameters(runner)
+
+    start, one = trained(1.0, "w1")
+    start_two, two = trained(2.0, "w2")
+    assert not torch.equal(start["task_head.weight"], one["task_head.weight"])
+    assert all(torch.equal(start[k], start_two[k]) for k in start)  # the same initial network
+    assert not torch.equal(one["gru.weight_ih"], two["gru.weight_ih"])
