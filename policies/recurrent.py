@@ -130,6 +130,18 @@ class RecurrentActorCritic(nn.Module):
         error = self.task_head(hs[0]) - x[..., self.obs_dim:].detach()
         return mean, self.log_std.expand_as(mean), value, error.square().sum(-1).mean()
 
+    def task_guess(self, state: torch.Tensor) -> torch.Tensor:
+        """The task head's guess of the normalized features from a (B, state) state."""
+        if self.task_head is None:
+            raise ValueError("this network has no task head (built without task_inference)")
+        return self.task_head(state[:, :self.hidden_size])
+
+    def normalized_features(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, feature_dim) task features as the task head's loss sees them: normalized by
+        their columns of the running normalizer."""
+        padded = torch.cat([features.new_zeros(len(features), self.obs_dim), features], dim=-1)
+        return self.normalizer(padded)[:, self.obs_dim:]
+
     def _unroll(self, obs, prev_action, prev_reward_done, trial_start, state):
         """The normalized inputs and each memory's (T, B, hidden) states over T steps."""
         x, es = self._inputs(obs, prev_action, prev_reward_done)

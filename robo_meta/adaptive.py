@@ -27,6 +27,7 @@ from robo_meta import policies as policies_package
 from robo_meta.device import resolve_device
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError, did_you_mean, one_line
+from robo_meta.identification import TrialIdentification
 from robo_meta.sampler import PolicyInputs
 
 # policies/pretrained in the repository; robo_meta/policies/pretrained once installed
@@ -73,6 +74,11 @@ class TrainedPolicy(_PredictMixin):
     Its inputs are encoded by ``PolicyInputs``, the same code the Sampler uses in training.
     ``with_features``: the network also sees the task features (the oracle); ``adaptive``: its
     memory carries across the episodes of a trial.
+
+    A network with a task head (rl2 trained with ``--task-inference-coef``), given
+    ``task_features`` at ``reset`` (the evaluator passes them; the policy does not act on
+    them), records how well the head's guess tracks the normalized features at each step of
+    each episode of the trial: ``identification()`` (robo_meta.identification).
     """
 
     def __init__(self, module: torch.nn.Module, algo: str, family: str, device: torch.device,
@@ -86,9 +92,18 @@ class TrainedPolicy(_PredictMixin):
         # what the env must observe (the oracle's input also holds the task features)
         self.obs_dim = None if with_features else module.obs_dim
         self._num_envs: int | None = None
+        self._guesses = getattr(module, "task_head", None) is not None
+        self.tracker = TrialIdentification("the task head's guess", "the normalized task "
+                                           "features")
 
     def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
-        self._features = None
+        self._features = self._targets = None
+        if self._guesses and task_features is not None:
+            features = torch.as_tensor(np.asarray(task_features), dtype=torch.float32,
+                                       device=self.device).reshape(num_envs, -1)
+            with torch.no_grad():
+                self._targets = self.module.normalized_features(features)
+        self.tracker.start(num_envs)
         if self.with_features:
             if task_features is None:
                 raise RoboMetaError(f"the {self.algo} policy needs task_features at reset")
@@ -109,6 +124,8 @@ class TrainedPolicy(_PredictMixin):
             raise RoboMetaError("call reset(num_envs) before act()")
         x = self._inputs.encode(obs, self._features)
         mean, log_std, _, self._state = self.module.step(*x, self._state)
+        if self._targets is not None:
+            self.tracker.add(self.module.task_guess(self._state), self._targets)
         action = mean if deterministic else mean + log_std.exp() * torch.randn(
             mean.shape, generator=self.generator, device=self.device)
         self._inputs.acted(action)
@@ -116,6 +133,13 @@ class TrainedPolicy(_PredictMixin):
 
     def observe(self, obs, action, reward, terminated, truncated) -> None:
         self._inputs.observed(reward, terminated, truncated)
+        self.tracker.ended(np.flatnonzero(np.logical_or(terminated, truncated)))
+
+    def identification(self, episodes: int | None = None) -> dict[str, Any] | None:
+        """How the task head's guess tracked the features since the last call, by episode
+        (the first ``episodes``) and step; None for a network without a task head or when no
+        features were given."""
+        return self.tracker.pop(episodes)
 
 
 class ConstantPolicy(_PredictMixin):

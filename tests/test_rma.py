@@ -13,7 +13,7 @@ import torch
 from cli_helpers import exit_status as _main
 
 from robo_meta.adaptive import load_policy
-from robo_meta.algos.rma import RMA, IdentificationTracker, RMAConfig, RMAPolicy
+from robo_meta.algos.rma import RMA, RMAConfig, RMAPolicy
 from robo_meta.envs import RoboMetaError, get_family, make, make_vec
 from robo_meta.evaluation import run_trials
 from robo_meta.policies import AdaptationModule, RMATeacher
@@ -191,22 +191,6 @@ def test_rma_runs_align_the_adapter_to_the_newest_entries():
         algorithm.close()
 
 
-def test_identification_r2_and_error_by_step_computed_by_hand():
-    tracker = IdentificationTracker()
-    z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [3.0, 4.0]])
-    z_hat = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
-    tracker.add(np.array([0, 0, 1]), z_hat, z)  # two trials at step 1, one at step 2
-    tracker.add(np.array([1]), torch.tensor([[3.0, 2.0]]), torch.tensor([[3.0, 2.0]]))
-    summary = tracker.summary()
-    assert summary["step"] == [1, 2] and summary["episodes"] == [2, 2]
-    # step 1: Σ|ẑ - z|² = 0 + 1, z̄ = 0 so Σ|z - z̄|² = 2: R² = 0.5; RMS = sqrt(1 / 2 / 2)
-    assert summary["r2"][0] == pytest.approx(0.5) and summary["rms_error"][0] == 0.5
-    # step 2: Σ|ẑ - z|² = 25, z̄ = (3, 3), Σ|z - z̄|² = 1 + 1 = 2: R² = 1 - 25 / 2
-    assert summary["r2"][1] == pytest.approx(-11.5)
-    assert summary["rms_error"][1] == pytest.approx(np.sqrt(25 / 2 / 2))
-    assert IdentificationTracker().summary() is None
-
-
 # -- predict() --------------------------------------------------------------------------------
 def test_predict_with_episode_start_restarts_only_those_rows():
     policy = fresh_policy(history=4)
@@ -332,7 +316,8 @@ def test_the_tiny_run_evaluates_with_its_identification_curve(run_dir, tmp_path,
     assert _main(["evaluate", "--policy", run_dir, "--split", "test", "--episodes", 2,
                   "--threads", 1, "--device", "cpu", "--out", out]) == 0
     report = json.loads(out.read_text())
-    curve = report["identification"]
+    assert report["identification"]["estimate"] == "ẑ"
+    [curve] = report["identification"]["by_episode"]  # the first episode only: ẑ restarts
     assert curve["episodes"][0] == report["num_tasks"]  # step 1: every trial's first episode
     assert len(curve["r2"]) == len(curve["step"]) == max(
         t["lengths"][0][0] for t in report["tasks"])

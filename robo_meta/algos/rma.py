@@ -46,6 +46,7 @@ from robo_meta.algos.ppo import PPO, PPOConfig, _mean
 from robo_meta.config import RunConfig, check_range
 from robo_meta.envs import Family, get_family, make_vec
 from robo_meta.envs.errors import RoboMetaError
+from robo_meta.identification import TrialIdentification
 from robo_meta.policies import AdaptationModule, RMATeacher, build_policy
 from robo_meta.policies.rma import RolloutHistories, Student
 
@@ -297,7 +298,7 @@ class RMAPolicy(_PredictMixin):
     Given ``task_features`` at ``reset`` (the evaluator passes them), it also records how well
     ẑ tracks z = μ(features) at each step of each trial's first episode (once per trial, so
     rows the evaluator keeps stepping after their K episodes add nothing):
-    ``identification()``.
+    ``identification()`` (robo_meta.identification).
     """
 
     algo = "rma"
@@ -313,14 +314,13 @@ class RMAPolicy(_PredictMixin):
         self.family, self.device, self.name, self.meta = family, device, name or "rma", meta or {}
         self.obs_dim = teacher.obs_dim
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.tracker = IdentificationTracker()
+        self.tracker = TrialIdentification("ẑ", "z = μ(task features)", episodes=1)
         self._num_envs: int | None = None
 
     def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
         self._num_envs = num_envs
         self.student = Student(self.teacher, self.adapter, num_envs, self.device)
-        self._episode_step = np.zeros(num_envs, dtype=np.int64)
-        self._first_episode = np.ones(num_envs, dtype=bool)
+        self.tracker.start(num_envs)
         self._z = None
         if task_features is not None:
             features = torch.as_tensor(np.asarray(task_features), dtype=torch.float32,
@@ -333,7 +333,6 @@ class RMAPolicy(_PredictMixin):
         if self._num_envs is None:
             raise RoboMetaError("call reset(num_envs) before restart()")
         self.student.restart(rows)
-        self._episode_step[rows] = 0
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
@@ -344,10 +343,8 @@ class RMAPolicy(_PredictMixin):
         action = mean if deterministic else mean + self.teacher.log_std.exp() * torch.randn(
             mean.shape, generator=self.generator, device=self.device)
         self.student.acted(action)
-        if self._z is not None and self._first_episode.any():
-            rows = self._first_episode
-            self.tracker.add(self._episode_step[rows], z_hat[rows], self._z[rows])
-        self._episode_step += 1
+        if self._z is not None:
+            self.tracker.add(z_hat, self._z)
         return action.cpu().numpy().astype(np.float64)
 
     def observe(self, obs, action, reward, terminated, truncated) -> None:
@@ -357,69 +354,12 @@ class RMAPolicy(_PredictMixin):
         done = np.flatnonzero(np.logical_or(terminated, truncated))
         if len(done):
             self.restart(done)
-            self._first_episode[done] = False
+            self.tracker.ended(done)
 
-    def identification(self) -> dict[str, Any] | None:
-        """How ẑ tracked z since the last call, by step in the episode (None: no features)."""
-        summary = self.tracker.summary()
-        self.tracker = IdentificationTracker()
-        return summary
-
-    @staticmethod
-    def describe_identification(summary: dict[str, Any],
-                                steps: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500,
-                                                          1000)) -> str:
-        """A table of R² and RMS error of ẑ against z at some steps within the episode."""
-        rows = []
-        for step in steps:
-            if step > len(summary["step"]):
-                break
-            r2, err = summary["r2"][step - 1], summary["rms_error"][step - 1]
-            rows.append(f"{step:>7}  {'-' if r2 is None else f'{r2:.3f}':>8}  {err:9.4f}"
-                        f"  {summary['episodes'][step - 1]:>8}")
-        return ("identification: how well ẑ tracks z = μ(task features), by step in the "
-                "episode\n   step        R²  rms error  episodes\n" + "\n".join(rows))
-
-
-class IdentificationTracker:
-    """Sums, per step k within the episode, over every (trial, episode) that reached step k:
-    the count, Σz, Σ|z|² and Σ|ẑ - z|², from which R² and the RMS error follow exactly."""
-
-    def __init__(self):
-        self.count = np.zeros(0)
-        self.sum_z: np.ndarray | None = None
-        self.sum_z2 = np.zeros(0)
-        self.sum_err = np.zeros(0)
-
-    def add(self, steps: np.ndarray, z_hat: torch.Tensor, z: torch.Tensor) -> None:
-        z_hat, z = z_hat.double().cpu().numpy(), z.double().cpu().numpy()
-        size = int(steps.max()) + 1
-        if size > len(self.count) or self.sum_z is None:
-            grow = max(0, size - len(self.count))
-            self.count = np.pad(self.count, (0, grow))
-            self.sum_z2 = np.pad(self.sum_z2, (0, grow))
-            self.sum_err = np.pad(self.sum_err, (0, grow))
-            self.sum_z = np.pad(self.sum_z if self.sum_z is not None
-                                else np.zeros((0, z.shape[1])), ((0, grow), (0, 0)))
-        np.add.at(self.count, steps, 1.0)
-        np.add.at(self.sum_z, steps, z)
-        np.add.at(self.sum_z2, steps, (z**2).sum(1))
-        np.add.at(self.sum_err, steps, ((z_hat - z) ** 2).sum(1))
-
-    def summary(self) -> dict[str, Any] | None:
-        """{"step": 1-based steps, "r2", "rms_error" (per latent dimension), "z_std",
-        "episodes": count}; R² is None where fewer than two episodes reached the step."""
-        if self.sum_z is None:
-            return None
-        n = np.maximum(self.count, 1.0)
-        spread = self.sum_z2 - (self.sum_z**2).sum(1) / n
-        dims = self.sum_z.shape[1]
-        r2 = [None if c < 2 or s <= 0 else float(1.0 - e / s)
-              for c, s, e in zip(self.count, spread, self.sum_err, strict=True)]
-        return {"step": list(range(1, len(self.count) + 1)), "r2": r2,
-                "rms_error": np.sqrt(self.sum_err / n / dims).tolist(),
-                "z_std": np.sqrt(np.maximum(spread, 0.0) / n / dims).tolist(),
-                "episodes": self.count.astype(int).tolist()}
+    def identification(self, episodes: int | None = None) -> dict[str, Any] | None:
+        """How ẑ tracked z since the last call, by step in the first episode (None: no
+        features); ``episodes`` is unused: ẑ restarts with every episode."""
+        return self.tracker.pop()
 
 
 def load_policy(config: RunConfig, modules: dict[str, nn.Module], family: str,

@@ -26,6 +26,7 @@ from robo_meta.argtypes import (
 )
 from robo_meta.envs import Task, get_family
 from robo_meta.envs.errors import RoboMetaError
+from robo_meta.identification import describe as describe_identification
 from robo_meta.inner_steps import inner_steps_list
 
 
@@ -171,9 +172,10 @@ def run(args: argparse.Namespace) -> int:
         episodes=args.episodes, seeds=args.seeds, seed=args.seed,
         deterministic=not args.stochastic, device=device.type, num_envs=args.num_envs,
     )
-    # a policy that estimates the task (rma) says how well it tracked it, step by step
+    # a policy that estimates the task (rma; rl2 with a task head) says how well it tracked
+    # it, step by step
     identification = getattr(policy, "identification", None)
-    tracked = identification() if callable(identification) else None
+    tracked = identification(args.episodes) if callable(identification) else None
     if tracked is not None:
         report["identification"] = tracked
     reports.write_report(report, out, png)
@@ -181,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     print(reports.describe(report))
     print(reports.summary_table(report))
     if tracked is not None:
-        print(policy.describe_identification(tracked))
+        print(describe_identification(tracked))
     print(f"{trials} trials, {steps:,} env steps in {wall:.2f} s ({steps / wall:,.0f} steps/s, "
           f"{device})")
     print(f"report: {out}\nfigure: {png}")

@@ -1,0 +1,134 @@
+"""How well a policy's own estimate of the task tracks the true task, step by step.
+
+Two policies carry such an estimate. rma's student infers ẑ from its state-action history
+and is scored against z = μ(task features), the teacher's encoding. An rl2 policy trained
+with ``--task-inference-coef`` has a head that guesses the normalized task features from its
+memory; its guess is scored against those features. Neither estimate is an input the
+evaluator needs: they are read beside the actions, on held-out tasks, to tell *when* in a trial
+the policy knows the task (and, for rl2, whether episode 2 starts knowing what episode 1 found).
+
+``TrialIdentification`` collects, per episode of the trial and per step within the episode,
+the sums from which R² and the RMS error follow exactly; ``describe`` prints the table that
+``robo-meta evaluate`` shows. The report's ``"identification"`` holds ``estimate`` and
+``target`` (what was compared) and ``by_episode``: one summary per episode (see
+``IdentificationTracker.summary``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class IdentificationTracker:
+    """Sums, per step k within the episode, over every (trial, episode) that reached step k:
+    the count, Σz, Σ|z|² and Σ|ẑ - z|², from which R² and the RMS error follow exactly."""
+
+    def __init__(self):
+        self.count = np.zeros(0)
+        self.sum_z: np.ndarray | None = None
+        self.sum_z2 = np.zeros(0)
+        self.sum_err = np.zeros(0)
+
+    def add(self, steps: np.ndarray, z_hat: torch.Tensor, z: torch.Tensor) -> None:
+        if len(steps) == 0:
+            return
+        z_hat, z = z_hat.double().cpu().numpy(), z.double().cpu().numpy()
+        size = int(steps.max()) + 1
+        if size > len(self.count) or self.sum_z is None:
+            grow = max(0, size - len(self.count))
+            self.count = np.pad(self.count, (0, grow))
+            self.sum_z2 = np.pad(self.sum_z2, (0, grow))
+            self.sum_err = np.pad(self.sum_err, (0, grow))
+            self.sum_z = np.pad(self.sum_z if self.sum_z is not None
+                                else np.zeros((0, z.shape[1])), ((0, grow), (0, 0)))
+        np.add.at(self.count, steps, 1.0)
+        np.add.at(self.sum_z, steps, z)
+        np.add.at(self.sum_z2, steps, (z**2).sum(1))
+        np.add.at(self.sum_err, steps, ((z_hat - z) ** 2).sum(1))
+
+    def summary(self) -> dict[str, Any] | None:
+        """{"step": 1-based steps, "r2", "rms_error" (per dimension), "z_std",
+        "episodes": count}; R² is None where fewer than two episodes reached the step."""
+        if self.sum_z is None:
+            return None
+        n = np.maximum(self.count, 1.0)
+        spread = self.sum_z2 - (self.sum_z**2).sum(1) / n
+        dims = self.sum_z.shape[1]
+        r2 = [None if c < 2 or s <= 0 else float(1.0 - e / s)
+              for c, s, e in zip(self.count, spread, self.sum_err, strict=True)]
+        return {"step": list(range(1, len(self.count) + 1)), "r2": r2,
+                "rms_error": np.sqrt(self.sum_err / n / dims).tolist(),
+                "z_std": np.sqrt(np.maximum(spread, 0.0) / n / dims).tolist(),
+                "episodes": self.count.astype(int).tolist()}
+
+
+class TrialIdentification:
+    """One tracker per episode of a trial, and per-row episode and step counters.
+
+    ``start(n)`` begins ``n`` new trials (the counters restart; what was recorded stays, so
+    the evaluator's chunks of trials add up); ``add`` records every row's estimate at its
+    current (episode, step); ``ended`` moves the rows whose episode just ended to the next
+    one. Only the first ``episodes`` episodes are recorded (None: all): the evaluator steps a
+    row on after its trial's K episodes. ``pop`` returns the summary and starts afresh.
+    """
+
+    def __init__(self, estimate: str, target: str, episodes: int | None = None):
+        self.estimate, self.target, self.episodes = estimate, target, episodes
+        self.trackers: list[IdentificationTracker] = []
+        self.start(0)
+
+    def start(self, num_envs: int) -> None:
+        self.episode = np.zeros(num_envs, dtype=np.int64)
+        self.step = np.zeros(num_envs, dtype=np.int64)
+
+    def add(self, z_hat: torch.Tensor, z: torch.Tensor) -> None:
+        recorded = int(self.episode.max()) + 1
+        if self.episodes is not None:
+            recorded = min(recorded, self.episodes)
+        while len(self.trackers) < recorded:
+            self.trackers.append(IdentificationTracker())
+        for k in range(recorded):
+            rows = np.flatnonzero(self.episode == k)
+            if len(rows):
+                index = torch.as_tensor(rows, device=z_hat.device)
+                self.trackers[k].add(self.step[rows], z_hat[index], z[index])
+        self.step += 1
+
+    def ended(self, rows: np.ndarray) -> None:
+        self.episode[rows] += 1
+        self.step[rows] = 0
+
+    def pop(self, episodes: int | None = None) -> dict[str, Any] | None:
+        """{"estimate", "target", "by_episode": [summary of episode 1, ...]} over the first
+        ``episodes`` episodes (all recorded if None), or None if nothing was recorded; the
+        record then starts afresh."""
+        by_episode = [t.summary() for t in self.trackers[:episodes]]
+        self.trackers = []
+        by_episode = [s for s in by_episode if s is not None]
+        if not by_episode:
+            return None
+        return {"estimate": self.estimate, "target": self.target, "by_episode": by_episode}
+
+
+def describe(identification: dict[str, Any],
+             steps: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)) -> str:
+    """R² (and the RMS error) of the estimate against the target at some steps within each
+    episode: one column pair per episode, '-' where no trial reached the step."""
+    by_episode = identification["by_episode"]
+    longest = max(len(s["step"]) for s in by_episode)
+    header = "   step" + "".join(f"  {'ep' + str(k + 1) + ' R²':>9}  {'rms':>7}"
+                                 for k in range(len(by_episode)))
+    rows = []
+    for step in (s for s in steps if s <= longest):
+        cells = []
+        for s in by_episode:
+            i = step - 1
+            r2 = s["r2"][i] if i < len(s["r2"]) else None
+            err = f"{s['rms_error'][i]:7.4f}" if i < len(s["rms_error"]) else f"{'-':>7}"
+            cells.append(f"  {'-' if r2 is None else f'{r2:.3f}':>9}  {err}")
+        rows.append(f"{step:>7}" + "".join(cells))
+    return (f"identification: how well {identification['estimate']} tracks "
+            f"{identification['target']}, by step in the episode\n{header}\n" + "\n".join(rows))
