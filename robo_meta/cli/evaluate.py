@@ -35,7 +35,9 @@ def add_parser(subparsers) -> None:
         "evaluate", help="score a policy's adaptation on held-out tasks",
         description="Run one trial of K episodes per held-out task (and seed) in one batch; "
                     "write a JSON report, print the adaptation table and draw the curve "
-                    "(REPORT.png beside REPORT.json).",
+                    "(REPORT.png beside REPORT.json). A policy that estimates the task (rma; "
+                    "rl2 trained with --task-inference-coef) is also scored on how well its "
+                    "estimate tracks the task, by step of each episode.",
     )
     parser.add_argument("--policy", required=True,
                         help="checkpoint directory, pretrained:NAME, sb3:FILE.zip, random or zero")
