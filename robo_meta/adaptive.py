@@ -135,6 +135,18 @@ class TrainedPolicy(_PredictMixin):
         self._inputs.observed(reward, terminated, truncated)
         self.tracker.ended(np.flatnonzero(np.logical_or(terminated, truncated)))
 
+    @property
+    def has_memory(self) -> bool:
+        return bool(getattr(self.module, "recurrent", False))
+
+    def memory(self) -> torch.Tensor:
+        """The actor's memory after the last action, (num_envs, hidden): what a recurrent
+        network knows of its trials (robo_meta.probe reads it)."""
+        if not self.has_memory or self._num_envs is None:
+            raise RoboMetaError(f"{self.name} ({self.algo}) has no memory"
+                                if not self.has_memory else "call reset(num_envs) first")
+        return self._state[:, :self.module.hidden_size]
+
     def identification(self, episodes: int | None = None) -> dict[str, Any] | None:
         """How the task head's guess tracked the features since the last call, by episode
         (the first ``episodes``) and step; None for a network without a task head or when no

@@ -1,6 +1,8 @@
 """How well a policy's estimate of the task tracks it: the sums against a hand computation, the
-per-episode bookkeeping of a trial, the printed table, and an rl2 task head scored through
-the evaluator (a guess fixed by hand gives R² = 0 exactly) and ``robo-meta evaluate``."""
+per-episode bookkeeping of a trial, the printed table, an rl2 task head scored through the
+evaluator (a guess fixed by hand gives R² = 0 exactly) and ``robo-meta evaluate``; and the
+linear probe of an rl2 memory (robo_meta.probe): its ridge fit by hand, the rows it fits on,
+a fixed probe's R², the same returns with and without it, and its errors."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from robo_meta.envs import get_family, make_vec
 from robo_meta.evaluation import run_trials
 from robo_meta.identification import IdentificationTracker, TrialIdentification, describe
 from robo_meta.policies import RecurrentActorCritic
+from robo_meta.probe import LinearProbe, fit_linear_probe, fit_on_train_tasks, scoring
 
 CPU = torch.device("cpu")
 
@@ -129,13 +132,20 @@ def test_policies_without_a_task_head_report_no_identification():
     assert policy.identification(episodes=2) is None
 
 
-def test_evaluate_reports_the_task_heads_identification_by_episode(tmp_path, capsys):
-    run_dir, out = tmp_path / "run", tmp_path / "report.json"
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny rl2 run with a task head (point-goal)."""
+    run_dir = tmp_path_factory.mktemp("identification") / "run"
     assert _main(["train", "--family", "point-goal", "--algo", "rl2", "--task-inference-coef",
                   "1", "--gru-hidden", "8", "--num-envs", "8", "--rollout-steps", "16",
                   "--epochs", "1", "--minibatches", "2", "--eval-tasks", "1", "--threads", "1",
                   "--device", "cpu", "--total-steps", "128", "--no-progress",
                   "--out", run_dir]) == 0
+    return run_dir
+
+
+def test_evaluate_reports_the_task_heads_identification_by_episode(run_dir, tmp_path, capsys):
+    out = tmp_path / "report.json"
     capsys.readouterr()
     assert _main(["evaluate", "--policy", run_dir, "--split", "test", "--episodes", 3,
                   "--threads", 1, "--device", "cpu", "--out", out]) == 0
@@ -148,4 +158,100 @@ def test_evaluate_reports_the_task_heads_identification_by_episode(tmp_path, cap
     printed = capsys.readouterr().out
     assert "how well the task head's guess tracks the normalized task features" in printed
     assert "ep3 R²" in printed
+    assert "probe" not in report
     assert load_policy(run_dir, device="cpu").identification() is None  # nothing evaluated yet
+
+
+# -- the linear probe of the memory ------------------------------------------------------------
+def test_the_probe_is_ridge_regression_on_standardized_features_computed_by_hand():
+    gen = torch.Generator().manual_seed(0)
+    memory = torch.rand(200, 5, generator=gen, dtype=torch.float64) * 2 - 1
+    mix = torch.randn(5, 2, generator=gen, dtype=torch.float64)
+    features = torch.cat([memory @ mix + torch.tensor([3.0, -1.0], dtype=torch.float64),
+                          torch.full((200, 1), 7.0, dtype=torch.float64)], dim=1)
+    probe = fit_linear_probe(memory, features, ridge=0.01)
+    # by hand: standardize, centre, solve (XᵀX + λ n I) W = XᵀY, intercept from the means
+    mean, std = features.mean(0), features.std(0, unbiased=False)
+    std[2] = 1.0  # a constant feature is left in its units: its target is 0
+    y = ((features - mean) / std).numpy()
+    x = memory.numpy()
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    weight = np.linalg.solve(xc.T @ xc + 0.01 * 200 * np.eye(5), xc.T @ yc)
+    bias = y.mean(0) - x.mean(0) @ weight
+    np.testing.assert_allclose(probe.weight.numpy(), weight, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(probe.bias.numpy(), bias, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(probe.targets(features).numpy(), y, atol=1e-12)
+    residual = ((x @ weight + bias - y) ** 2).sum()
+    assert probe.fit_r2 == pytest.approx(1 - residual / (yc**2).sum(), rel=1e-12)
+    assert 0.9 < probe.fit_r2 < 1.0  # linear but for the penalty
+    assert probe.rows == 200
+
+
+def test_the_probe_fits_on_every_fourth_step_of_train_tasks_and_changes_no_action(run_dir):
+    family = get_family("point-goal")
+    policy = load_policy(run_dir, device="cpu")
+    probe = fit_on_train_tasks(policy, family.name, tasks=3, episodes=2, seed=5, threads=1,
+                               deterministic=True)
+    assert policy.identification() is None  # the fit's trials left no task-head record
+    lengths = run_trials(policy, family.name, family.sample_tasks(3, 5), episodes=2, seed=5,
+                         threads=1).lengths
+    assert probe.rows == int(np.ceil(lengths / 4).sum())
+    tasks = family.tasks("test")[:3]
+    plain = run_trials(policy, family.name, tasks, episodes=2, seeds_per_task=2, threads=1)
+    watched, record = scoring(policy, probe)
+    probed = run_trials(watched, family.name, tasks, episodes=2, seeds_per_task=2, threads=1)
+    assert np.array_equal(plain.returns, probed.returns)
+    curves = record.pop(2)["by_episode"]
+    assert [c["episodes"][0] for c in curves] == [6, 6]
+
+
+def test_a_probe_guessing_the_mean_target_scores_r2_zero_at_every_step(run_dir):
+    """The estimate fixed to the mean standardized features of the evaluated tasks: R² = 0
+    wherever every trial reached the step (targets standardized with the probe's stats)."""
+    family = get_family("point-goal")
+    policy = load_policy(run_dir, device="cpu")
+    tasks = family.tasks("test")[:3]
+    _, _, features = _dims(family, tasks)
+    features = torch.as_tensor(features, dtype=torch.float64)
+    mean, std = torch.tensor([0.5, -0.25]), torch.tensor([2.0, 0.5])
+    targets = (features - mean) / std
+    probe = LinearProbe(torch.zeros(8, 2, dtype=torch.float64), targets.mean(0), mean, std,
+                        fit_r2=1.0, rows=1)
+    watched, record = scoring(policy, probe)
+    run_trials(watched, family.name, tasks, episodes=2, threads=1)
+    for curve in record.pop(2)["by_episode"]:
+        assert np.allclose([r for r in curve["r2"] if r is not None], 0.0, atol=1e-9)
+        spread = (targets - targets.mean(0)).square().sum(1).mean().item()
+        assert np.allclose(curve["rms_error"], np.sqrt(spread / 2))
+
+
+def test_evaluate_with_a_probe_reports_it_beside_the_same_returns(run_dir, tmp_path, capsys):
+    plain, probed = tmp_path / "plain.json", tmp_path / "probed.json"
+    argv = ["evaluate", "--policy", run_dir, "--split", "test", "--episodes", 2, "--seeds", 2,
+            "--threads", 1, "--device", "cpu"]
+    assert _main([*argv, "--out", plain]) == 0
+    capsys.readouterr()
+    assert _main([*argv, "--probe", 4, "--out", probed]) == 0
+    printed = capsys.readouterr().out
+    assert "how well a linear probe of the memory tracks" in printed
+    assert "probe: fitted on 4 train tasks" in printed
+    plain, probed = json.loads(plain.read_text()), json.loads(probed.read_text())
+    assert [t["returns"] for t in plain["tasks"]] == [t["returns"] for t in probed["tasks"]]
+    probe = probed["probe"]
+    assert probe["fit_tasks"] == 4 and probe["fit_seed"] == 1 and len(probe["by_episode"]) == 2
+    assert probe["by_episode"][0]["episodes"][0] == 2 * plain["num_tasks"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--policy", "pretrained:cheetah-vel-dr", "--probe", "2"],
+     "--probe reads a recurrent policy's memory; cheetah-vel-dr (dr) has none"),
+    (["--policy", "pretrained:cheetah-vel-maml", "--probe", "2", "--inner-steps", "0,1"],
+     "--probe reads an rl2 memory; --inner-steps is for maml"),
+    (["--policy", "pretrained:cheetah-vel-rl2", "--probe", "0"], "--probe: "),
+])
+def test_a_probe_of_a_policy_without_memory_is_one_error_line(argv, message, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert _main(["evaluate", *argv, "--threads", 1, "--device", "cpu", "--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()

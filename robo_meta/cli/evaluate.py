@@ -66,6 +66,11 @@ def add_parser(subparsers) -> None:
                         help="maml only: the return after each number of inner gradient steps "
                              "(e.g. 0,1,3), paired over the same trials; writes REPORT-kK.json "
                              "per K and the learned step sizes' figure REPORT-inner-lr.png")
+    parser.add_argument("--probe", type=positive_int(MAX_TASKS), metavar="N",
+                        help="rl2 only: fit a linear probe of the task features on the policy's "
+                             "memory over N tasks sampled from the training distribution (with "
+                             "--seed + 1), and score it by step of each episode of these trials "
+                             "(does the memory hold the task, and from when?)")
     parser.add_argument("--out", type=Path,
                         help="report path (default reports/POLICY-FAMILY-SPLIT.json)")
     add_trust_pickle(parser)
@@ -84,6 +89,8 @@ def _check_args(args: argparse.Namespace) -> None:
     """What the flags' types cannot check alone (numbers are range-checked by their types)."""
     if args.split is not None and args.tasks_file is not None:
         raise RoboMetaError("give --split or --tasks-file, not both")
+    if args.probe is not None and args.inner_steps is not None:
+        raise RoboMetaError("--probe reads an rl2 memory; --inner-steps is for maml")
     if args.out is not None:
         if args.out.suffix == ".png":
             raise RoboMetaError(f"--out {args.out}: the report is JSON (its figure goes "
@@ -163,8 +170,17 @@ def run(args: argparse.Namespace) -> int:
         from robo_meta.inner_steps import run_inner_steps
 
         return run_inner_steps(args, policy, family, tasks, split, out, device, width)
+    evaluated, probed = policy, None
+    if args.probe is not None:
+        from robo_meta import probe as probes
+
+        probes.check_probeable(policy)
+        fitted = probes.fit_on_train_tasks(policy, family, args.probe, args.episodes,
+                                           seed=args.seed + 1, threads=args.threads,
+                                           deterministic=not args.stochastic)
+        evaluated, probed = probes.scoring(policy, fitted)
     start = time.perf_counter()
-    results = run_trials(policy, family, tasks, episodes=args.episodes, seed=args.seed,
+    results = run_trials(evaluated, family, tasks, episodes=args.episodes, seed=args.seed,
                          seeds_per_task=args.seeds, num_envs=width, threads=args.threads,
                          deterministic=not args.stochastic)
     wall = time.perf_counter() - start
@@ -180,12 +196,19 @@ def run(args: argparse.Namespace) -> int:
     tracked = identification(args.episodes) if callable(identification) else None
     if tracked is not None:
         report["identification"] = tracked
+    if probed is not None:
+        report["probe"] = {**probed.pop(args.episodes), **fitted.describe(args.probe,
+                                                                         args.seed + 1)}
     reports.write_report(report, out, png)
     steps = int(results.lengths.sum())
     print(reports.describe(report))
     print(reports.summary_table(report))
     if tracked is not None:
         print(describe_identification(tracked))
+    if probed is not None:
+        print(describe_identification(report["probe"]))
+        print(f"probe: fitted on {args.probe} train tasks, {fitted.rows:,} memory states; "
+              f"R² {fitted.fit_r2:.3f} on them")
     print(f"{trials} trials, {steps:,} env steps in {wall:.2f} s ({steps / wall:,.0f} steps/s, "
           f"{device})")
     print(f"report: {out}\nfigure: {png}")

@@ -1,0 +1,181 @@
+"""A linear probe of a recurrent policy's memory: does it hold the task, and from which step?
+
+An rl2 policy adapts through its memory (the actor's GRU state), but nothing in its output
+says what that memory holds. A standard diagnostic (Alain & Bengio 2016, "linear classifier
+probes"; used on RL² memories by Humplik et al. 2019) is to fit a linear map from the memory to
+the task features on tasks drawn from the training distribution, then score it on held-out
+tasks, step by step: where R² is high the memory holds the task in a linearly readable form.
+It works on any rl2 policy, with or without a task head, so two training methods can be
+compared on what their memories hold (``robo-meta evaluate --probe N``).
+
+- **Fit:** N tasks sampled from the family's training distribution (their own seed), one
+  trial each of the evaluation's K episodes with the same action mode; the memory after every
+  ``every``-th step of each episode (and the task's features) is a row. The features are
+  standardized by their mean and std over the fit tasks (a constant feature scores 0); the
+  probe is ridge regression with an intercept, ``ridge`` x the number of rows as the penalty.
+- **Score:** during the evaluation's own trials (the wrapper changes no action), the probe's
+  estimate against the standardized features at every step of every episode, summed as
+  ``robo_meta.identification`` does for a task head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from robo_meta.envs import get_family
+from robo_meta.envs.errors import RoboMetaError
+from robo_meta.evaluation import run_trials
+from robo_meta.identification import TrialIdentification
+
+RIDGE = 1e-3
+EVERY = 4
+
+
+@dataclass
+class LinearProbe:
+    """estimate = memory @ weight + bias, in units of the fit tasks' feature std."""
+
+    weight: torch.Tensor  # (hidden, F)
+    bias: torch.Tensor  # (F,)
+    mean: torch.Tensor  # (F,) the features' mean over the fit tasks
+    std: torch.Tensor  # (F,) their std (1 where constant)
+    fit_r2: float  # R² on the rows it was fitted to
+    rows: int
+
+    def targets(self, features: torch.Tensor) -> torch.Tensor:
+        return (features.double() - self.mean) / self.std
+
+    def __call__(self, memory: torch.Tensor) -> torch.Tensor:
+        return memory.double() @ self.weight + self.bias
+
+    def describe(self, tasks: int, seed: int) -> dict[str, Any]:
+        """How it was fitted, for the report."""
+        return {"fit_tasks": tasks, "fit_seed": seed, "fit_rows": self.rows,
+                "fit_r2": self.fit_r2, "ridge": RIDGE, "every": EVERY}
+
+
+def fit_linear_probe(memory: torch.Tensor, features: torch.Tensor,
+                     ridge: float = RIDGE) -> LinearProbe:
+    """Ridge regression of the standardized ``features`` (rows, F) on ``memory`` (rows, H)."""
+    x, y = memory.double(), features.double()
+    mean, std = y.mean(0), y.std(0, unbiased=False)
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    y = (y - mean) / std
+    x_mean, y_mean = x.mean(0), y.mean(0)
+    xc, yc = x - x_mean, y - y_mean
+    gram = xc.T @ xc + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype)
+    weight = torch.linalg.solve(gram, xc.T @ yc)
+    bias = y_mean - x_mean @ weight
+    residual = (x @ weight + bias - y).square().sum()
+    spread = yc.square().sum()
+    fit_r2 = float(1.0 - residual / spread) if spread > 0 else float("nan")
+    return LinearProbe(weight, bias, mean, std, fit_r2, len(x))
+
+
+class _Watching:
+    """Wraps a recurrent policy for ``run_trials`` and shows ``sink`` what it does: new trials
+    (``sink.start(n)``), the memory after every action with the rows' task features
+    (``sink.step(memory, features)``) and the rows whose episode ended (``sink.ended(rows)``).
+    Everything else is the policy's own, so the actions (and the report) do not change."""
+
+    def __init__(self, policy, sink):
+        self._policy, self._sink = policy, sink
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._policy, name)
+
+    def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
+        if task_features is None:
+            raise RoboMetaError("the probe needs the task features at reset")
+        self._policy.reset(num_envs, task_features=task_features)
+        self._features = torch.as_tensor(np.asarray(task_features),
+                                         dtype=torch.float64).reshape(num_envs, -1)
+        self._sink.start(num_envs)
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        action = self._policy.act(obs, deterministic=deterministic)
+        self._sink.step(self._policy.memory().detach().cpu(), self._features)
+        return action
+
+    def observe(self, obs, action, reward, terminated, truncated) -> None:
+        self._policy.observe(obs, action, reward, terminated, truncated)
+        self._sink.ended(np.flatnonzero(np.logical_or(terminated, truncated)))
+
+
+class _Rows:
+    """Collects (memory, features) every ``every`` steps of the first ``episodes`` episodes."""
+
+    def __init__(self, episodes: int, every: int):
+        self.episodes, self.every = episodes, every
+        self.memories: list[torch.Tensor] = []
+        self.features: list[torch.Tensor] = []
+
+    def start(self, num_envs: int) -> None:
+        self.episode = np.zeros(num_envs, dtype=np.int64)
+        self.step_in_episode = np.zeros(num_envs, dtype=np.int64)
+
+    def step(self, memory: torch.Tensor, features: torch.Tensor) -> None:
+        rows = np.flatnonzero((self.episode < self.episodes)
+                              & (self.step_in_episode % self.every == 0))
+        index = torch.as_tensor(rows)
+        self.memories.append(memory[index])
+        self.features.append(features[index])
+        self.step_in_episode += 1
+
+    def ended(self, rows: np.ndarray) -> None:
+        self.episode[rows] += 1
+        self.step_in_episode[rows] = 0
+
+
+class _Scored:
+    """The probe's estimate against the standardized features, into a TrialIdentification."""
+
+    def __init__(self, probe: LinearProbe):
+        self.probe = probe
+        self.record = TrialIdentification(
+            "a linear probe of the memory",
+            "the task features (standardized over the probe's fit tasks)")
+
+    def start(self, num_envs: int) -> None:
+        self.record.start(num_envs)
+
+    def step(self, memory: torch.Tensor, features: torch.Tensor) -> None:
+        self.record.add(self.probe(memory), self.probe.targets(features))
+
+    def ended(self, rows: np.ndarray) -> None:
+        self.record.ended(rows)
+
+
+def check_probeable(policy) -> None:
+    if not getattr(policy, "has_memory", False):
+        raise RoboMetaError(f"--probe reads a recurrent policy's memory; {policy.name} "
+                            f"({policy.algo}) has none")
+
+
+def fit_on_train_tasks(policy, family: str, tasks: int, episodes: int, seed: int,
+                       threads: int, deterministic: bool, every: int = EVERY,
+                       ridge: float = RIDGE) -> LinearProbe:
+    """Run one trial on each of ``tasks`` tasks sampled from the training distribution (with
+    ``seed``) and fit the probe to the memory every ``every`` steps of their ``episodes``
+    episodes."""
+    check_probeable(policy)
+    rows = _Rows(episodes, every)
+    run_trials(_Watching(policy, rows), family, get_family(family).sample_tasks(tasks, seed),
+               episodes=episodes, seed=seed, threads=threads, deterministic=deterministic)
+    # these trials are not the evaluation's: what a task head recorded of them goes
+    discard = getattr(policy, "identification", None)
+    if callable(discard):
+        discard()
+    return fit_linear_probe(torch.cat(rows.memories), torch.cat(rows.features), ridge)
+
+
+def scoring(policy, probe: LinearProbe) -> tuple[_Watching, TrialIdentification]:
+    """(``policy`` wrapped to evaluate with, the record its trials fill): the probe's
+    estimate against the standardized features at every step of every episode."""
+    check_probeable(policy)
+    scored = _Scored(probe)
+    return _Watching(policy, scored), scored.record
