@@ -353,6 +353,15 @@ class Family:
             p.name: np.stack([self._array(p, t[p.name])[0] for t in tasks]) for p in self.params
         }
 
+    def feature_names(self) -> list[str]:
+        """A name per column of ``task_features``: the parameter's, indexed where it has
+        several (one per element, or a disk's x and y)."""
+        names = []
+        for p in self.params:
+            width = self.sizes[p.name] * p.train.feature_width
+            names += [p.name] if width == 1 else [f"{p.name}[{i}]" for i in range(width)]
+        return names
+
     def task_features(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """(n, feature_dim) normalized task parameters (privileged information)."""
         return np.concatenate([p.train.features(arrays[p.name]) for p in self.params], axis=1)

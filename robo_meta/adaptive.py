@@ -93,8 +93,9 @@ class TrainedPolicy(_PredictMixin):
         self.obs_dim = None if with_features else module.obs_dim
         self._num_envs: int | None = None
         self._guesses = getattr(module, "task_head", None) is not None
-        self.tracker = TrialIdentification("the task head's guess", "the normalized task "
-                                           "features")
+        self.tracker = TrialIdentification(
+            "the task head's guess", "the normalized task features",
+            dims=get_family(family).feature_names() if self._guesses else None)
 
     def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
         self._features = self._targets = None

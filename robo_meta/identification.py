@@ -23,45 +23,53 @@ import torch
 
 
 class IdentificationTracker:
-    """Sums, per step k within the episode, over every (trial, episode) that reached step k:
-    the count, Σz, Σ|z|² and Σ|ẑ - z|², from which R² and the RMS error follow exactly."""
+    """Sums, per step k within the episode and per dimension, over every (trial, episode) that
+    reached step k: the count, Σz, Σz² and Σ(ẑ - z)², from which R² (pooled over the
+    dimensions, and per dimension) and the RMS error follow exactly."""
 
     def __init__(self):
         self.count = np.zeros(0)
-        self.sum_z: np.ndarray | None = None
-        self.sum_z2 = np.zeros(0)
-        self.sum_err = np.zeros(0)
+        self.sum_z: np.ndarray | None = None  # (steps, dims), as sum_z2 and sum_err
+        self.sum_z2: np.ndarray | None = None
+        self.sum_err: np.ndarray | None = None
 
     def add(self, steps: np.ndarray, z_hat: torch.Tensor, z: torch.Tensor) -> None:
         if len(steps) == 0:
             return
         z_hat, z = z_hat.double().cpu().numpy(), z.double().cpu().numpy()
-        size = int(steps.max()) + 1
-        if size > len(self.count) or self.sum_z is None:
-            grow = max(0, size - len(self.count))
+        if self.sum_z is None:
+            self.sum_z, self.sum_z2, self.sum_err = (np.zeros((0, z.shape[1])) for _ in range(3))
+        grow = int(steps.max()) + 1 - len(self.count)
+        if grow > 0:
             self.count = np.pad(self.count, (0, grow))
-            self.sum_z2 = np.pad(self.sum_z2, (0, grow))
-            self.sum_err = np.pad(self.sum_err, (0, grow))
-            self.sum_z = np.pad(self.sum_z if self.sum_z is not None
-                                else np.zeros((0, z.shape[1])), ((0, grow), (0, 0)))
+            self.sum_z, self.sum_z2, self.sum_err = (np.pad(a, ((0, grow), (0, 0))) for a in
+                                                     (self.sum_z, self.sum_z2, self.sum_err))
         np.add.at(self.count, steps, 1.0)
         np.add.at(self.sum_z, steps, z)
-        np.add.at(self.sum_z2, steps, (z**2).sum(1))
-        np.add.at(self.sum_err, steps, ((z_hat - z) ** 2).sum(1))
+        np.add.at(self.sum_z2, steps, z**2)
+        np.add.at(self.sum_err, steps, (z_hat - z) ** 2)
 
     def summary(self) -> dict[str, Any] | None:
-        """{"step": 1-based steps, "r2", "rms_error" (per dimension), "z_std",
-        "episodes": count}; R² is None where fewer than two episodes reached the step."""
+        """{"step": 1-based steps, "r2", "r2_by_dim" (a list per step), "rms_error" (per
+        dimension), "z_std", "episodes": count}; an R² is None where fewer than two episodes
+        reached the step or the target did not vary."""
         if self.sum_z is None:
             return None
-        n = np.maximum(self.count, 1.0)
-        spread = self.sum_z2 - (self.sum_z**2).sum(1) / n
+        n = np.maximum(self.count, 1.0)[:, None]
+        spread = self.sum_z2 - self.sum_z**2 / n  # (steps, dims)
         dims = self.sum_z.shape[1]
-        r2 = [None if c < 2 or s <= 0 else float(1.0 - e / s)
-              for c, s, e in zip(self.count, spread, self.sum_err, strict=True)]
-        return {"step": list(range(1, len(self.count) + 1)), "r2": r2,
-                "rms_error": np.sqrt(self.sum_err / n / dims).tolist(),
-                "z_std": np.sqrt(np.maximum(spread, 0.0) / n / dims).tolist(),
+
+        def r2(count, spread, err):
+            return None if count < 2 or spread <= 1e-12 else float(1.0 - err / spread)
+
+        return {"step": list(range(1, len(self.count) + 1)),
+                "r2": [r2(c, s, e) for c, s, e in
+                       zip(self.count, spread.sum(1), self.sum_err.sum(1), strict=True)],
+                "r2_by_dim": [[r2(c, s, e) for s, e in zip(srow, erow, strict=True)]
+                              for c, srow, erow in
+                              zip(self.count, spread, self.sum_err, strict=True)],
+                "rms_error": np.sqrt(self.sum_err.sum(1) / n[:, 0] / dims).tolist(),
+                "z_std": np.sqrt(np.maximum(spread.sum(1), 0.0) / n[:, 0] / dims).tolist(),
                 "episodes": self.count.astype(int).tolist()}
 
 
@@ -75,8 +83,9 @@ class TrialIdentification:
     row on after its trial's K episodes. ``pop`` returns the summary and starts afresh.
     """
 
-    def __init__(self, estimate: str, target: str, episodes: int | None = None):
-        self.estimate, self.target, self.episodes = estimate, target, episodes
+    def __init__(self, estimate: str, target: str, episodes: int | None = None,
+                 dims: list[str] | None = None):
+        self.estimate, self.target, self.episodes, self.dims = estimate, target, episodes, dims
         self.trackers: list[IdentificationTracker] = []
         self.start(0)
 
@@ -102,15 +111,17 @@ class TrialIdentification:
         self.step[rows] = 0
 
     def pop(self, episodes: int | None = None) -> dict[str, Any] | None:
-        """{"estimate", "target", "by_episode": [summary of episode 1, ...]} over the first
-        ``episodes`` episodes (all recorded if None), or None if nothing was recorded; the
-        record then starts afresh."""
+        """{"estimate", "target", "dims" (the dimensions' names, if given), "by_episode":
+        [summary of episode 1, ...]} over the first ``episodes`` episodes (all recorded if
+        None), or None if nothing was recorded; the record then starts afresh."""
         by_episode = [t.summary() for t in self.trackers[:episodes]]
         self.trackers = []
         by_episode = [s for s in by_episode if s is not None]
         if not by_episode:
             return None
-        return {"estimate": self.estimate, "target": self.target, "by_episode": by_episode}
+        named = {} if self.dims is None else {"dims": self.dims}
+        return {"estimate": self.estimate, "target": self.target, **named,
+                "by_episode": by_episode}
 
 
 def describe(identification: dict[str, Any],

@@ -134,11 +134,11 @@ class _Rows:
 class _Scored:
     """The probe's estimate against the standardized features, into a TrialIdentification."""
 
-    def __init__(self, probe: LinearProbe):
+    def __init__(self, probe: LinearProbe, dims: list[str]):
         self.probe = probe
         self.record = TrialIdentification(
             "a linear probe of the memory",
-            "the task features (standardized over the probe's fit tasks)")
+            "the task features (standardized over the probe's fit tasks)", dims=dims)
 
     def start(self, num_envs: int) -> None:
         self.record.start(num_envs)
@@ -173,9 +173,10 @@ def fit_on_train_tasks(policy, family: str, tasks: int, episodes: int, seed: int
     return fit_linear_probe(torch.cat(rows.memories), torch.cat(rows.features), ridge)
 
 
-def scoring(policy, probe: LinearProbe) -> tuple[_Watching, TrialIdentification]:
+def scoring(policy, probe: LinearProbe, family: str) -> tuple[_Watching, TrialIdentification]:
     """(``policy`` wrapped to evaluate with, the record its trials fill): the probe's
-    estimate against the standardized features at every step of every episode."""
+    estimate against the standardized features of ``family`` at every step of every
+    episode."""
     check_probeable(policy)
-    scored = _Scored(probe)
+    scored = _Scored(probe, get_family(family).feature_names())
     return _Watching(policy, scored), scored.record

@@ -242,3 +242,19 @@ def test_select_on_a_dof_field_writes_that_joints_dof(tmp_path):
 def test_fields_whose_rows_are_ambiguous_are_rejected(tmp_path, apply, per, message):
     with pytest.raises(envs.RoboMetaError, match=f"malformed family spec .*{message}"):
         _user_family(tmp_path, apply, per)
+
+
+def test_feature_names_name_the_columns_of_the_task_features():
+    for name in envs.families():
+        family = envs.get_family(name)
+        assert len(family.feature_names()) == family.feature_dim, name
+    family = envs.get_family("cheetah-motor")
+    assert family.feature_names() == [f"actuator_strength_scale[{i}]" for i in range(6)] + [
+        "gravity_scale", "payload_mass", "floor_friction_scale"]
+    values = {"actuator_strength_scale": (1.0,) * 6, "gravity_scale": 1.0,
+              "payload_mass": 0.0, "floor_friction_scale": 1.0}
+    tasks = [envs.Task.make("cheetah-motor", values),
+             envs.Task.make("cheetah-motor", {**values, "payload_mass": 2.5})]
+    features = family.task_features(family.task_arrays(tasks))
+    changed = [n for n, a, b in zip(family.feature_names(), *features, strict=True) if a != b]
+    assert changed == ["payload_mass"]

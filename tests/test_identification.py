@@ -36,6 +36,9 @@ def test_r2_and_error_by_step_computed_by_hand():
     # step 2: Σ|ẑ - z|² = 25, z̄ = (3, 3), Σ|z - z̄|² = 1 + 1 = 2: R² = 1 - 25 / 2
     assert summary["r2"][1] == pytest.approx(-11.5)
     assert summary["rms_error"][1] == pytest.approx(np.sqrt(25 / 2 / 2))
+    # per dimension: step 1, x: error 1 of spread 2, y: constant; step 2, x: constant (3, 3),
+    # y: error 16 of spread (4 - 3)² + (2 - 3)² = 2
+    assert summary["r2_by_dim"] == [[pytest.approx(0.5), None], [None, pytest.approx(-7.0)]]
     assert IdentificationTracker().summary() is None
 
 
@@ -158,6 +161,8 @@ def test_evaluate_reports_the_task_heads_identification_by_episode(run_dir, tmp_
     printed = capsys.readouterr().out
     assert "how well the task head's guess tracks the normalized task features" in printed
     assert "ep3 R²" in printed
+    assert report["identification"]["dims"] == ["goal[0]", "goal[1]"]
+    assert len(curves[0]["r2_by_dim"][0]) == 2
     assert "probe" not in report
     assert load_policy(run_dir, device="cpu").identification() is None  # nothing evaluated yet
 
@@ -198,7 +203,7 @@ def test_the_probe_fits_on_every_fourth_step_of_train_tasks_and_changes_no_actio
     assert probe.rows == int(np.ceil(lengths / 4).sum())
     tasks = family.tasks("test")[:3]
     plain = run_trials(policy, family.name, tasks, episodes=2, seeds_per_task=2, threads=1)
-    watched, record = scoring(policy, probe)
+    watched, record = scoring(policy, probe, family.name)
     probed = run_trials(watched, family.name, tasks, episodes=2, seeds_per_task=2, threads=1)
     assert np.array_equal(plain.returns, probed.returns)
     curves = record.pop(2)["by_episode"]
@@ -217,7 +222,7 @@ def test_a_probe_guessing_the_mean_target_scores_r2_zero_at_every_step(run_dir):
     targets = (features - mean) / std
     probe = LinearProbe(torch.zeros(8, 2, dtype=torch.float64), targets.mean(0), mean, std,
                         fit_r2=1.0, rows=1)
-    watched, record = scoring(policy, probe)
+    watched, record = scoring(policy, probe, family.name)
     run_trials(watched, family.name, tasks, episodes=2, threads=1)
     for curve in record.pop(2)["by_episode"]:
         assert np.allclose([r for r in curve["r2"] if r is not None], 0.0, atol=1e-9)
@@ -239,6 +244,7 @@ def test_evaluate_with_a_probe_reports_it_beside_the_same_returns(run_dir, tmp_p
     assert [t["returns"] for t in plain["tasks"]] == [t["returns"] for t in probed["tasks"]]
     probe = probed["probe"]
     assert probe["fit_tasks"] == 4 and probe["fit_seed"] == 1 and len(probe["by_episode"]) == 2
+    assert probe["dims"] == ["goal[0]", "goal[1]"]
     assert probe["by_episode"][0]["episodes"][0] == 2 * plain["num_tasks"]
 
 

@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         fitted = probes.fit_on_train_tasks(policy, family, args.probe, args.episodes,
                                            seed=args.seed + 1, threads=args.threads,
                                            deterministic=not args.stochastic)
-        evaluated, probed = probes.scoring(policy, fitted)
+        evaluated, probed = probes.scoring(policy, fitted, family)
     start = time.perf_counter()
     results = run_trials(evaluated, family, tasks, episodes=args.episodes, seed=args.seed,
                          seeds_per_task=args.seeds, num_envs=width, threads=args.threads,
