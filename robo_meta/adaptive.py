@@ -138,14 +138,16 @@ class TrainedPolicy(_PredictMixin):
 
     @property
     def has_memory(self) -> bool:
+        """Whether the network is recurrent (rl2): it has a state that ``memory`` returns."""
         return bool(getattr(self.module, "recurrent", False))
 
     def memory(self) -> torch.Tensor:
         """The actor's memory after the last action, (num_envs, hidden): what a recurrent
         network knows of its trials (robo_meta.probe reads it)."""
-        if not self.has_memory or self._num_envs is None:
-            raise RoboMetaError(f"{self.name} ({self.algo}) has no memory"
-                                if not self.has_memory else "call reset(num_envs) first")
+        if not self.has_memory:
+            raise RoboMetaError(f"{self.name} ({self.algo}) has no memory")
+        if self._num_envs is None:
+            raise RoboMetaError("call reset(num_envs) before memory()")
         return self._state[:, :self.module.hidden_size]
 
     def identification(self, episodes: int | None = None) -> dict[str, Any] | None:

@@ -3,9 +3,11 @@
 Two policies carry such an estimate. rma's student infers ẑ from its state-action history
 and is scored against z = μ(task features), the teacher's encoding. An rl2 policy trained
 with ``--task-inference-coef`` has a head that guesses the normalized task features from its
-memory; its guess is scored against those features. Neither estimate is an input the
-evaluator needs: they are read beside the actions, on held-out tasks, to tell *when* in a trial
-the policy knows the task (and, for rl2, whether episode 2 starts knowing what episode 1 found).
+memory; its guess is scored against those features. For any rl2 policy, ``robo_meta.probe``
+fits a linear probe to its memory and is scored the same way. None of these estimates is an
+input the evaluator needs: they are read beside the actions, on held-out tasks, to tell *when*
+in a trial the policy knows the task (and, for rl2, whether episode 2 starts knowing what
+episode 1 found).
 
 ``TrialIdentification`` collects, per episode of the trial and per step within the episode,
 the sums from which R² and the RMS error follow exactly; ``describe`` prints the table that
