@@ -32,6 +32,12 @@ def test_reduced_quickstart_runs_every_step(tmp_path, capsys):
     gain = episode_gain(json.loads((out / "reports" / "cheetah-vel-rl2-test.json").read_text()))
     assert f"{gain['mean']:+.1f} ± {gain['ci95']:.1f} from episode 1 to 2, paired" in text
     assert "after - before (paired)" in text
+    probe = json.loads((out / "reports" / "cheetah-vel-rl2-test.json").read_text())["probe"]
+    assert probe["fit_tasks"] == 40
+    first, second = (curve["r2"] for curve in probe["by_episode"][:2])
+    assert (f"reads it with R² {first[0]:.2f} at step 1, {first[9]:.2f} at step 10, "
+            f"{first[49]:.2f} at step 50 of episode 1, and {second[0]:.2f} at the first step "
+            f"of episode 2." in text)
 
     for name in ("rl2", "dr", "oracle"):
         report = json.loads((out / "reports" / f"cheetah-vel-{name}-test.json").read_text())

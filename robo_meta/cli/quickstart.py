@@ -5,7 +5,8 @@ every number can be reproduced one command at a time), everything under ``--out`
 
 1. ``evaluate`` the shipped ``cheetah-vel`` policies ``rl2``, ``dr`` and ``oracle`` on the 40
    held-out ``test`` tasks (target velocities never trained on) x ``--seeds`` seeds: the same
-   tasks and seeds for all three, so the reports are paired;
+   tasks and seeds for all three, so the reports are paired; ``rl2``'s with a linear probe of
+   its memory (``--probe``), which says from which step the memory holds the target;
 2. ``compare`` them: the curves, the paired difference rl2 - dr with its 95 % CI and the
    normalized score with its bootstrap interval, and the figure ``compare.png``;
 3. ``demo``: two episodes of ``rl2`` (one trial) beside ``dr`` on one test task, as an mp4;
@@ -36,6 +37,7 @@ FAMILY = "cheetah-vel"
 DEMO_TASK = "test:18"  # target velocity 1.95: rl2 sprints, dr keeps its compromise speed
 TRAIN_ALGO = "oracle"
 TRAIN_NUM_ENVS = 256
+PROBE_TASKS = 40  # training tasks the probe of rl2's memory is fitted on (a few seconds)
 
 
 def add_parser(subparsers) -> None:
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     paths = {}
     for algo in ("rl2", "dr", "oracle"):
         paths[algo] = reports / f"{FAMILY}-{algo}-test.json"
-        code = _call(["evaluate", "--policy", f"pretrained:{FAMILY}-{algo}", *seeds,
+        probe = ["--probe", str(PROBE_TASKS)] if algo == "rl2" else []
+        code = _call(["evaluate", "--policy", f"pretrained:{FAMILY}-{algo}", *seeds, *probe,
                       "--out", str(paths[algo])], quiet=True)
         if code:
             return code
@@ -167,6 +170,8 @@ def _explain_trio(paths: dict[str, Path]) -> None:
           f"of the way from dr (0) to the oracle that is told it (1), and beats dr by "
           f"{diff['mean'][k]:+.1f} ± {diff['ci95'][k]:.1f} per episode on the same tasks and "
           f"seeds. {_across_the_trial(rl2) if k else ''}".rstrip())
+    if "probe" in rl2:
+        print(_what_the_memory_holds(rl2["probe"]))
 
 
 def _across_the_trial(report: dict) -> str:
@@ -180,6 +185,22 @@ def _across_the_trial(report: dict) -> str:
     if gain["mean"] >= -gain["ci95"]:
         return f"It infers the target within its first episode: {numbers}."
     return f"It loses from episode 1 to 2: {numbers}."
+
+
+def _what_the_memory_holds(probe: dict) -> str:
+    """When a linear probe reads the target from rl2's memory (R² at a few steps)."""
+    first = probe["by_episode"][0]["r2"]
+
+    def at(curve, step):
+        value = curve[step - 1] if step <= len(curve) else None
+        return "-" if value is None else f"{value:.2f}"
+
+    steps = [s for s in (1, 10, 50) if s <= len(first)]
+    read = ", ".join(f"{at(first, s)} at step {s}" for s in steps)
+    carried = (f", and {at(probe['by_episode'][1]['r2'], 1)} at the first step of episode 2"
+               if len(probe["by_episode"]) > 1 else "")
+    return (f"Its memory holds the target: a linear probe (fitted on {probe['fit_tasks']} "
+            f"training tasks) reads it with R² {read} of episode 1{carried}.")
 
 
 def _explain_training(zero_path: Path, trained_path: Path, shipped_path: Path) -> None:
