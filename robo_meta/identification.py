@@ -18,6 +18,7 @@ the sums from which R² and the RMS error follow exactly; ``describe`` prints th
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -129,7 +130,9 @@ class TrialIdentification:
 def describe(identification: dict[str, Any],
              steps: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)) -> str:
     """R² (and the RMS error) of the estimate against the target at some steps within each
-    episode: one column pair per episode, '-' where no trial reached the step."""
+    episode: one column pair per episode, '-' where no trial reached the step. With the
+    dimensions' names (``dims``), also R² per dimension at the last of those steps that
+    every trial's episode 1 reached (later steps hold only the trials still running)."""
     by_episode = identification["by_episode"]
     longest = max(len(s["step"]) for s in by_episode)
     header = "   step" + "".join(f"  {'ep' + str(k + 1) + ' R²':>9}  {'rms':>7}"
@@ -141,7 +144,21 @@ def describe(identification: dict[str, Any],
             i = step - 1
             r2 = s["r2"][i] if i < len(s["r2"]) else None
             err = f"{s['rms_error'][i]:7.4f}" if i < len(s["rms_error"]) else f"{'-':>7}"
-            cells.append(f"  {'-' if r2 is None else f'{r2:.3f}':>9}  {err}")
+            cells.append(f"  {_r2(r2, '.3f'):>9}  {err}")
         rows.append(f"{step:>7}" + "".join(cells))
-    return (f"identification: how well {identification['estimate']} tracks "
+    text = (f"identification: how well {identification['estimate']} tracks "
             f"{identification['target']}, by step in the episode\n{header}\n" + "\n".join(rows))
+    first = by_episode[0]
+    if identification.get("dims") and "r2_by_dim" in first:
+        everyone = first["episodes"][0]
+        step = max(s for s in (*steps, 1) if s <= len(first["step"])
+                   and first["episodes"][s - 1] == everyone)
+        named = ", ".join(f"{name} {_r2(r2, '.2f')}" for name, r2 in
+                          zip(identification["dims"], first["r2_by_dim"][step - 1], strict=True))
+        text += "\n" + textwrap.fill(f"R² by feature at step {step} of episode 1: {named}",
+                                     width=100, subsequent_indent="  ")
+    return text
+
+
+def _r2(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)

@@ -84,6 +84,15 @@ def test_describe_prints_r2_and_error_per_episode_at_the_chosen_steps():
     ]
 
 
+def test_describe_names_each_features_r2_where_every_trial_still_ran():
+    curve = {"step": [1, 2, 3], "r2": [0.1, 0.2, 0.3], "rms_error": [1.0, 1.0, 1.0],
+             "episodes": [4, 4, 1], "r2_by_dim": [[0.1, 0.1], [0.5, None], [0.9, 0.9]]}
+    text = describe({"estimate": "g", "target": "f", "dims": ["mass", "goal[0]"],
+                     "by_episode": [curve]}, steps=(1, 2, 3))
+    # step 3 was reached by one trial of four: the per-feature line reads step 2
+    assert text.splitlines()[-1] == "R² by feature at step 2 of episode 1: mass 0.50, goal[0] -"
+
+
 def _dims(family, tasks) -> tuple[int, int, np.ndarray]:
     """(obs_dim, act_dim, task features of ``tasks``) as the env gives them."""
     env = make_vec(family, len(tasks), tasks=tasks, nthread=1)
