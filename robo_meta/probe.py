@@ -2,11 +2,11 @@
 
 An rl2 policy adapts through its memory (the actor's GRU state), but nothing in its output
 says what that memory holds. A standard diagnostic (Alain & Bengio 2016, "linear classifier
-probes"; used on RL² memories by Humplik et al. 2019) is to fit a linear map from the memory to
-the task features on tasks drawn from the training distribution, then score it on held-out
-tasks, step by step: where R² is high the memory holds the task in a linearly readable form.
-It works on any rl2 policy, with or without a task head, so two training methods can be
-compared on what their memories hold (``robo-meta evaluate --probe N``).
+probes") is to fit a linear map from the memory to the task features on tasks drawn from the
+training distribution, then score it on held-out tasks, step by step: where R² is high the
+memory holds the task in a linearly readable form. It works on any rl2 policy, with or
+without a task head, so two training methods can be compared on what their memories hold
+(``robo-meta evaluate --probe N``).
 
 - **Fit:** N tasks sampled from the family's training distribution (their own seed), one
   trial each of the evaluation's K episodes with the same action mode; the memory after every
@@ -45,6 +45,8 @@ class LinearProbe:
     std: torch.Tensor  # (F,) their std (1 where constant)
     fit_r2: float  # R² on the rows it was fitted to
     rows: int
+    ridge: float = RIDGE  # the penalty, x the number of rows
+    every: int = EVERY  # the steps of an episode it was fitted on: every this many
 
     def targets(self, features: torch.Tensor) -> torch.Tensor:
         return (features.double() - self.mean) / self.std
@@ -55,7 +57,7 @@ class LinearProbe:
     def describe(self, tasks: int, seed: int) -> dict[str, Any]:
         """How it was fitted, for the report."""
         return {"fit_tasks": tasks, "fit_seed": seed, "fit_rows": self.rows,
-                "fit_r2": self.fit_r2, "ridge": RIDGE, "every": EVERY}
+                "fit_r2": self.fit_r2, "ridge": self.ridge, "every": self.every}
 
 
 def fit_linear_probe(memory: torch.Tensor, features: torch.Tensor,
@@ -73,7 +75,7 @@ def fit_linear_probe(memory: torch.Tensor, features: torch.Tensor,
     residual = (x @ weight + bias - y).square().sum()
     spread = yc.square().sum()
     fit_r2 = float(1.0 - residual / spread) if spread > 0 else float("nan")
-    return LinearProbe(weight, bias, mean, std, fit_r2, len(x))
+    return LinearProbe(weight, bias, mean, std, fit_r2, len(x), ridge)
 
 
 class _Watching:
@@ -170,7 +172,9 @@ def fit_on_train_tasks(policy, family: str, tasks: int, episodes: int, seed: int
     discard = getattr(policy, "identification", None)
     if callable(discard):
         discard()
-    return fit_linear_probe(torch.cat(rows.memories), torch.cat(rows.features), ridge)
+    probe = fit_linear_probe(torch.cat(rows.memories), torch.cat(rows.features), ridge)
+    probe.every = every
+    return probe
 
 
 def scoring(policy, probe: LinearProbe, family: str) -> tuple[_Watching, TrialIdentification]:

@@ -201,15 +201,16 @@ def test_the_probe_is_ridge_regression_on_standardized_features_computed_by_hand
     assert probe.rows == 200
 
 
-def test_the_probe_fits_on_every_fourth_step_of_train_tasks_and_changes_no_action(run_dir):
+def test_the_probe_fits_on_every_kth_step_of_train_tasks_and_changes_no_action(run_dir):
     family = get_family("point-goal")
     policy = load_policy(run_dir, device="cpu")
     probe = fit_on_train_tasks(policy, family.name, tasks=3, episodes=2, seed=5, threads=1,
-                               deterministic=True)
+                               deterministic=True, every=3)
+    assert probe.every == 3 and probe.ridge == 1e-3
     assert policy.identification() is None  # the fit's trials left no task-head record
     lengths = run_trials(policy, family.name, family.sample_tasks(3, 5), episodes=2, seed=5,
                          threads=1).lengths
-    assert probe.rows == int(np.ceil(lengths / 4).sum())
+    assert probe.rows == int(np.ceil(lengths / 3).sum())
     tasks = family.tasks("test")[:3]
     plain = run_trials(policy, family.name, tasks, episodes=2, seeds_per_task=2, threads=1)
     watched, record = scoring(policy, probe, family.name)
@@ -254,6 +255,7 @@ def test_evaluate_with_a_probe_reports_it_beside_the_same_returns(run_dir, tmp_p
     probe = probed["probe"]
     assert probe["fit_tasks"] == 4 and probe["fit_seed"] == 1 and len(probe["by_episode"]) == 2
     assert probe["dims"] == ["goal[0]", "goal[1]"]
+    assert probe["every"] == 4 and probe["ridge"] == 1e-3
     assert probe["by_episode"][0]["episodes"][0] == 2 * plain["num_tasks"]
 
 
