@@ -119,22 +119,24 @@ class RecurrentActorCritic(nn.Module):
         """``sequence`` and the task-inference loss: the mean over steps of the squared error
         of the task head's guess, summed over the features, against the normalized features
         at the end of ``obs`` (a target: no gradient flows into the normalizer's output)."""
-        if self.task_head is None:
-            raise ValueError("this network has no task head (built without task_inference)")
+        head = self._task_head()
         if obs.shape[-1] != self.obs_dim + self.feature_dim:
             raise ValueError(f"the task-inference loss needs the {self.feature_dim} task "
                              f"features after the observation: obs has {obs.shape[-1]} "
                              f"columns, not {self.obs_dim + self.feature_dim}")
         x, hs = self._unroll(obs, prev_action, prev_reward_done, trial_start, state)
         mean, value = self._heads(x, hs)
-        error = self.task_head(hs[0]) - x[..., self.obs_dim:].detach()
+        error = head(hs[0]) - x[..., self.obs_dim:].detach()
         return mean, self.log_std.expand_as(mean), value, error.square().sum(-1).mean()
 
     def task_guess(self, state: torch.Tensor) -> torch.Tensor:
         """The task head's guess of the normalized features from a (B, state) state."""
+        return self._task_head()(state[:, :self.hidden_size])
+
+    def _task_head(self) -> nn.Linear:
         if self.task_head is None:
             raise ValueError("this network has no task head (built without task_inference)")
-        return self.task_head(state[:, :self.hidden_size])
+        return self.task_head
 
     def normalized_features(self, features: torch.Tensor) -> torch.Tensor:
         """(B, feature_dim) task features as the task head's loss sees them: normalized by

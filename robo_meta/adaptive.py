@@ -134,7 +134,8 @@ class TrainedPolicy(_PredictMixin):
 
     def observe(self, obs, action, reward, terminated, truncated) -> None:
         self._inputs.observed(reward, terminated, truncated)
-        self.tracker.ended(np.flatnonzero(np.logical_or(terminated, truncated)))
+        if self._targets is not None:  # scoring a task head (else nothing to count)
+            self.tracker.ended(np.flatnonzero(np.logical_or(terminated, truncated)))
 
     @property
     def has_memory(self) -> bool:

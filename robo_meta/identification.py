@@ -76,6 +76,26 @@ class IdentificationTracker:
                 "episodes": self.count.astype(int).tolist()}
 
 
+class EpisodeClock:
+    """Where each row of a batch of trials is: its episode of the trial and its step within
+    that episode (both from 0). ``tick`` after every step, ``ended`` for the rows whose
+    episode just ended, ``start`` for new trials in every row."""
+
+    def __init__(self, num_envs: int = 0):
+        self.start(num_envs)
+
+    def start(self, num_envs: int) -> None:
+        self.episode = np.zeros(num_envs, dtype=np.int64)
+        self.step = np.zeros(num_envs, dtype=np.int64)
+
+    def tick(self) -> None:
+        self.step += 1
+
+    def ended(self, rows: np.ndarray) -> None:
+        self.episode[rows] += 1
+        self.step[rows] = 0
+
+
 class TrialIdentification:
     """One tracker per episode of a trial, and per-row episode and step counters.
 
@@ -90,28 +110,22 @@ class TrialIdentification:
                  dims: list[str] | None = None):
         self.estimate, self.target, self.episodes, self.dims = estimate, target, episodes, dims
         self.trackers: list[IdentificationTracker] = []
-        self.start(0)
-
-    def start(self, num_envs: int) -> None:
-        self.episode = np.zeros(num_envs, dtype=np.int64)
-        self.step = np.zeros(num_envs, dtype=np.int64)
+        self.clock = EpisodeClock()
+        self.start, self.ended = self.clock.start, self.clock.ended
 
     def add(self, z_hat: torch.Tensor, z: torch.Tensor) -> None:
-        recorded = int(self.episode.max()) + 1
+        episode, step = self.clock.episode, self.clock.step
+        recorded = int(episode.max()) + 1
         if self.episodes is not None:
             recorded = min(recorded, self.episodes)
         while len(self.trackers) < recorded:
             self.trackers.append(IdentificationTracker())
         for k in range(recorded):
-            rows = np.flatnonzero(self.episode == k)
+            rows = np.flatnonzero(episode == k)
             if len(rows):
                 index = torch.as_tensor(rows, device=z_hat.device)
-                self.trackers[k].add(self.step[rows], z_hat[index], z[index])
-        self.step += 1
-
-    def ended(self, rows: np.ndarray) -> None:
-        self.episode[rows] += 1
-        self.step[rows] = 0
+                self.trackers[k].add(step[rows], z_hat[index], z[index])
+        self.clock.tick()
 
     def pop(self, episodes: int | None = None) -> dict[str, Any] | None:
         """{"estimate", "target", "dims" (the dimensions' names, if given), "by_episode":
@@ -144,7 +158,7 @@ def describe(identification: dict[str, Any],
             i = step - 1
             r2 = s["r2"][i] if i < len(s["r2"]) else None
             err = f"{s['rms_error'][i]:7.4f}" if i < len(s["rms_error"]) else f"{'-':>7}"
-            cells.append(f"  {_r2(r2, '.3f'):>9}  {err}")
+            cells.append(f"  {format_r2(r2, '.3f'):>9}  {err}")
         rows.append(f"{step:>7}" + "".join(cells))
     text = (f"identification: how well {identification['estimate']} tracks "
             f"{identification['target']}, by step in the episode\n{header}\n" + "\n".join(rows))
@@ -153,12 +167,13 @@ def describe(identification: dict[str, Any],
         everyone = first["episodes"][0]
         step = max(s for s in (*steps, 1) if s <= len(first["step"])
                    and first["episodes"][s - 1] == everyone)
-        named = ", ".join(f"{name} {_r2(r2, '.2f')}" for name, r2 in
+        named = ", ".join(f"{name} {format_r2(r2)}" for name, r2 in
                           zip(identification["dims"], first["r2_by_dim"][step - 1], strict=True))
         text += "\n" + textwrap.fill(f"R² by feature at step {step} of episode 1: {named}",
                                      width=100, subsequent_indent="  ")
     return text
 
 
-def _r2(value: float | None, spec: str) -> str:
+def format_r2(value: float | None, spec: str = ".2f") -> str:
+    """An R² for a table, '-' where there is none."""
     return "-" if value is None else format(value, spec)

@@ -20,6 +20,7 @@ without a task head, so two training methods can be compared on what their memor
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ import torch
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.evaluation import run_trials
-from robo_meta.identification import TrialIdentification
+from robo_meta.identification import EpisodeClock, TrialIdentification
 
 RIDGE = 1e-3
 EVERY = 4
@@ -47,6 +48,8 @@ class LinearProbe:
     rows: int
     ridge: float = RIDGE  # the penalty, x the number of rows
     every: int = EVERY  # the steps of an episode it was fitted on: every this many
+    tasks: int = 0  # the training tasks it was fitted on, and their seed
+    seed: int = 0
 
     def targets(self, features: torch.Tensor) -> torch.Tensor:
         return (features.double() - self.mean) / self.std
@@ -54,9 +57,9 @@ class LinearProbe:
     def __call__(self, memory: torch.Tensor) -> torch.Tensor:
         return memory.double() @ self.weight + self.bias
 
-    def describe(self, tasks: int, seed: int) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """How it was fitted, for the report."""
-        return {"fit_tasks": tasks, "fit_seed": seed, "fit_rows": self.rows,
+        return {"fit_tasks": self.tasks, "fit_seed": self.seed, "fit_rows": self.rows,
                 "fit_r2": self.fit_r2, "ridge": self.ridge, "every": self.every}
 
 
@@ -115,22 +118,16 @@ class _Rows:
         self.episodes, self.every = episodes, every
         self.memories: list[torch.Tensor] = []
         self.features: list[torch.Tensor] = []
-
-    def start(self, num_envs: int) -> None:
-        self.episode = np.zeros(num_envs, dtype=np.int64)
-        self.step_in_episode = np.zeros(num_envs, dtype=np.int64)
+        self.clock = EpisodeClock()
+        self.start, self.ended = self.clock.start, self.clock.ended
 
     def step(self, memory: torch.Tensor, features: torch.Tensor) -> None:
-        rows = np.flatnonzero((self.episode < self.episodes)
-                              & (self.step_in_episode % self.every == 0))
+        rows = np.flatnonzero((self.clock.episode < self.episodes)
+                              & (self.clock.step % self.every == 0))
         index = torch.as_tensor(rows)
         self.memories.append(memory[index])
         self.features.append(features[index])
-        self.step_in_episode += 1
-
-    def ended(self, rows: np.ndarray) -> None:
-        self.episode[rows] += 1
-        self.step_in_episode[rows] = 0
+        self.clock.tick()
 
 
 class _Scored:
@@ -173,8 +170,7 @@ def fit_on_train_tasks(policy, family: str, tasks: int, episodes: int, seed: int
     if callable(discard):
         discard()
     probe = fit_linear_probe(torch.cat(rows.memories), torch.cat(rows.features), ridge)
-    probe.every = every
-    return probe
+    return dataclasses.replace(probe, every=every, tasks=tasks, seed=seed)
 
 
 def scoring(policy, probe: LinearProbe, family: str) -> tuple[_Watching, TrialIdentification]:

@@ -197,8 +197,7 @@ def run(args: argparse.Namespace) -> int:
     if tracked is not None:
         report["identification"] = tracked
     if probed is not None:
-        report["probe"] = {**probed.pop(args.episodes), **fitted.describe(args.probe,
-                                                                         args.seed + 1)}
+        report["probe"] = {**probed.pop(args.episodes), **fitted.describe()}
     reports.write_report(report, out, png)
     steps = int(results.lengths.sum())
     print(reports.describe(report))
@@ -207,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         print(describe_identification(tracked))
     if probed is not None:
         print(describe_identification(report["probe"]))
-        print(f"probe: fitted on {args.probe} train tasks, {fitted.rows:,} memory states; "
+        print(f"probe: fitted on {fitted.tasks} train tasks, {fitted.rows:,} memory states; "
               f"R² {fitted.fit_r2:.3f} on them")
     print(f"{trials} trials, {steps:,} env steps in {wall:.2f} s ({steps / wall:,.0f} steps/s, "
           f"{device})")

@@ -189,16 +189,13 @@ def _across_the_trial(report: dict) -> str:
 
 def _what_the_memory_holds(probe: dict) -> str:
     """When a linear probe reads the target from rl2's memory (R² at a few steps)."""
+    from robo_meta.identification import format_r2
+
     first = probe["by_episode"][0]["r2"]
-
-    def at(curve, step):
-        value = curve[step - 1] if step <= len(curve) else None
-        return "-" if value is None else f"{value:.2f}"
-
-    steps = [s for s in (1, 10, 50) if s <= len(first)]
-    read = ", ".join(f"{at(first, s)} at step {s}" for s in steps)
-    carried = (f", and {at(probe['by_episode'][1]['r2'], 1)} at the first step of episode 2"
-               if len(probe["by_episode"]) > 1 else "")
+    read = ", ".join(f"{format_r2(first[s - 1])} at step {s}" for s in (1, 10, 50)
+                     if s <= len(first))
+    carried = (f", and {format_r2(probe['by_episode'][1]['r2'][0])} at the first step of "
+               f"episode 2" if len(probe["by_episode"]) > 1 else "")
     return (f"Its memory holds the target: a linear probe (fitted on {probe['fit_tasks']} "
             f"training tasks) reads it with R² {read} of episode 1{carried}.")
 
