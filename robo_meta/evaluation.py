@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.stats
@@ -37,6 +38,9 @@ class TrialResults:
     success: np.ndarray | None  # (n_trials, K) bool, for families that define success
     seeds: list[int]
     failed: np.ndarray | None = None  # (n_trials, K) bool: the simulation failed in the episode
+    # how a policy that estimates the task (rma's ẑ, an rl2 task head) tracked it over these
+    # trials, by episode and step (``TrialIdentification.pop``); None for the others
+    identification: dict[str, Any] | None = None
 
     def check_scored(self, policy_name: str) -> None:
         """Refuse results in which a simulation failed: such an episode has no return.
@@ -95,7 +99,11 @@ def run_trials(
             rows = np.arange(start, min(start + width, n))
             _run_chunk(policy, fam, [trial_tasks[r] for r in rows], episodes, seed + start,
                        threads, deterministic, rows, (returns, lengths, success, failed))
-    return TrialResults(returns, lengths, success, [seed + r for r in range(n)], failed)
+    # what a task estimate recorded belongs to these trials: taken here, so that no record
+    # outlives them (one evaluation's trials never leak into the next's)
+    record = getattr(policy, "identification", None)
+    return TrialResults(returns, lengths, success, [seed + r for r in range(n)], failed,
+                        record(episodes) if callable(record) else None)
 
 
 @contextmanager

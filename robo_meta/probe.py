@@ -165,10 +165,6 @@ def fit_on_train_tasks(policy, family: str, tasks: int, episodes: int, seed: int
     rows = _Rows(episodes, every)
     run_trials(_Watching(policy, rows), family, get_family(family).sample_tasks(tasks, seed),
                episodes=episodes, seed=seed, threads=threads, deterministic=deterministic)
-    # these trials are not the evaluation's: what a task head recorded of them goes
-    discard = getattr(policy, "identification", None)
-    if callable(discard):
-        discard()
     probe = fit_linear_probe(torch.cat(rows.memories), torch.cat(rows.features), ridge)
     return dataclasses.replace(probe, every=every, tasks=tasks, seed=seed)
 

@@ -70,7 +70,8 @@ def build_report(*, policy: Any, source: str, family: str | Family, tasks: Seque
     """The report of ``results`` (from ``run_trials(..., seeds_per_task=seeds)``) on ``tasks``.
 
     ``family`` is a Family or what ``get_family`` accepts. Results in which a simulation
-    failed are refused (``TrialResults.check_scored``).
+    failed are refused (``TrialResults.check_scored``). Where the policy estimated the task
+    (``TrialResults.identification``), the report keeps that record under "identification".
     """
     results.check_scored(policy.name)
     family = get_family(family)
@@ -97,6 +98,8 @@ def build_report(*, policy: Any, source: str, family: str | Family, tasks: Seque
     if success is not None:
         summary["success_rate"] = success.mean(axis=(0, 1)).tolist()
     extra = {"census": True} if census else {}  # absent in the (usual) sampled case
+    if results.identification is not None:  # a policy that estimates the task (rma, rl2's head)
+        extra["identification"] = results.identification
     return {
         **extra,
         "format": FORMAT,

@@ -123,7 +123,7 @@ def test_a_task_head_fixed_to_the_mean_target_explains_nothing_at_every_step():
         module.task_head.bias.copy_(targets.mean(0))
     policy = TrainedPolicy(module, "rl2", family.name, CPU, adaptive=True)
     results = run_trials(policy, family.name, tasks, episodes=2, seeds_per_task=2, threads=1)
-    summary = policy.identification(episodes=2)
+    summary = results.identification  # taken from the policy by run_trials
     assert len(summary["by_episode"]) == 2
     half = (targets[0] - targets[1]).square().sum().sqrt().item() / 2
     for k, curve in enumerate(summary["by_episode"]):
@@ -131,7 +131,12 @@ def test_a_task_head_fixed_to_the_mean_target_explains_nothing_at_every_step():
         assert curve["episodes"][0] == 4  # two tasks x two seeds
         assert np.allclose([r for r in curve["r2"] if r is not None], 0.0, atol=1e-6)
         assert np.allclose(curve["rms_error"], half / np.sqrt(family.feature_dim), rtol=1e-5)
-    assert policy.identification() is None  # popped
+    assert policy.identification() is None  # nothing left to leak into the next trials
+    # the next trials' record holds only theirs: one task, one seed, one episode
+    again = run_trials(policy, family.name, tasks[:1], episodes=1, threads=1).identification
+    [curve] = again["by_episode"]
+    assert curve["episodes"][0] == 1
+    assert curve["r2"][0] is None  # one trial: no spread to explain
 
 
 def test_policies_without_a_task_head_report_no_identification():
@@ -140,7 +145,8 @@ def test_policies_without_a_task_head_report_no_identification():
     module = RecurrentActorCritic(obs_dim, act_dim, hidden_size=8, encoder_sizes=(8,),
                                   head_sizes=(8,))
     policy = TrainedPolicy(module, "rl2", family.name, CPU, adaptive=True)
-    run_trials(policy, family.name, family.tasks("test")[:2], episodes=2, threads=1)
+    results = run_trials(policy, family.name, family.tasks("test")[:2], episodes=2, threads=1)
+    assert results.identification is None
     assert policy.identification(episodes=2) is None
 
 
@@ -174,6 +180,17 @@ def test_evaluate_reports_the_task_heads_identification_by_episode(run_dir, tmp_
     assert len(curves[0]["r2_by_dim"][0]) == 2
     assert "probe" not in report
     assert load_policy(run_dir, device="cpu").identification() is None  # nothing evaluated yet
+
+
+def test_an_exported_policy_ships_its_identification_in_every_report(run_dir, tmp_path):
+    from robo_meta import pretrained
+
+    folder = pretrained.export(run_dir, "tiny-rl2", "robo-meta train ...", root=tmp_path)
+    for split in ("test", "ood"):
+        report = json.loads((folder / f"report-{split}.json").read_text())
+        curves = report["identification"]["by_episode"]
+        assert len(curves) == report["episodes"] == 3
+        assert curves[0]["episodes"][0] == report["num_tasks"] * report["seeds"]
 
 
 # -- the linear probe of the memory ------------------------------------------------------------

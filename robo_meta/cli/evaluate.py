@@ -190,12 +190,7 @@ def run(args: argparse.Namespace) -> int:
         episodes=args.episodes, seeds=args.seeds, seed=args.seed,
         deterministic=not args.stochastic, device=device.type, num_envs=args.num_envs,
     )
-    # a policy that estimates the task (rma; rl2 with a task head) says how well it tracked
-    # it, step by step
-    identification = getattr(policy, "identification", None)
-    tracked = identification(args.episodes) if callable(identification) else None
-    if tracked is not None:
-        report["identification"] = tracked
+    tracked = results.identification
     if probed is not None:
         report["probe"] = {**probed.pop(args.episodes), **fitted.describe()}
     reports.write_report(report, out, png)
