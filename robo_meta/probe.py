@@ -13,6 +13,7 @@ without a task head, so two training methods can be compared on what their memor
   ``every``-th step of each episode (and the task's features) is a row. The features are
   standardized by their mean and std over the fit tasks (a constant feature scores 0); the
   probe is ridge regression with an intercept, ``ridge`` x the number of rows as the penalty.
+  The fit keeps the rows' sums (``Moments``), not the rows, so N costs time, not memory.
 - **Score:** during the evaluation's own trials (the wrapper changes no action), the probe's
   estimate against the standardized features at every step of every episode, summed as
   ``robo_meta.identification`` does for a task head.
@@ -63,22 +64,54 @@ class LinearProbe:
                 "fit_r2": self.fit_r2, "ridge": self.ridge, "every": self.every}
 
 
+class Moments:
+    """The sums ridge regression needs, added block of rows by block: the fit keeps
+    O(H² + HF) numbers whatever the number of rows (N tasks x K episodes x their steps).
+
+    The sums are of the rows less the first block's means (a shift), so that centring them
+    at the end subtracts no large numbers: a feature constant over the fit tasks sums to
+    exactly 0 and is left in its units, as the two-pass formula leaves it."""
+
+    def __init__(self):
+        self.n = 0
+        self.shift: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.sums: list[torch.Tensor] = []  # Σx, Σy, Σxxᵀ, Σxyᵀ, Σy² (shifted rows)
+
+    def add(self, memory: torch.Tensor, features: torch.Tensor) -> None:
+        x, y = memory.double(), features.double()
+        if self.shift is None:
+            self.shift = (x.mean(0), y.mean(0))
+        x, y = x - self.shift[0], y - self.shift[1]
+        block = [x.sum(0), y.sum(0), x.T @ x, x.T @ y, y.square().sum(0)]
+        self.sums = block if not self.sums else [a + b for a, b in zip(self.sums, block,
+                                                                         strict=True)]
+        self.n += len(x)
+
+    def fit(self, ridge: float) -> LinearProbe:
+        """Ridge regression of the standardized features on the memory, with an intercept:
+        the solution on the rows themselves, from their centred cross products."""
+        if self.n == 0:
+            raise RoboMetaError("the probe has no memory states to fit")
+        n, (sx, sy, sxx, sxy, syy) = self.n, self.sums
+        x_mean, y_mean = sx / n, sy / n  # of the shifted rows
+        var = (syy / n - y_mean.square()).clamp_min(0.0)
+        std = torch.where(var > 1e-24, var.sqrt(), torch.ones_like(var))
+        cxx = sxx - n * torch.outer(x_mean, x_mean)  # xcᵀ xc
+        cxy = (sxy - n * torch.outer(x_mean, y_mean)) / std  # xcᵀ yc, y standardized
+        weight = torch.linalg.solve(cxx + ridge * n * torch.eye(len(cxx), dtype=cxx.dtype), cxy)
+        bias = -(self.shift[0] + x_mean) @ weight  # the standardized features' mean is 0
+        spread = (n * var / std.square()).sum()  # ycᵀ yc, summed over the features
+        residual = (weight * (cxx @ weight)).sum() - 2 * (weight * cxy).sum() + spread
+        fit_r2 = float(1.0 - residual / spread) if spread > 0 else float("nan")
+        return LinearProbe(weight, bias, self.shift[1] + y_mean, std, fit_r2, n, ridge)
+
+
 def fit_linear_probe(memory: torch.Tensor, features: torch.Tensor,
                      ridge: float = RIDGE) -> LinearProbe:
     """Ridge regression of the standardized ``features`` (rows, F) on ``memory`` (rows, H)."""
-    x, y = memory.double(), features.double()
-    mean, std = y.mean(0), y.std(0, unbiased=False)
-    std = torch.where(std > 1e-12, std, torch.ones_like(std))
-    y = (y - mean) / std
-    x_mean, y_mean = x.mean(0), y.mean(0)
-    xc, yc = x - x_mean, y - y_mean
-    gram = xc.T @ xc + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype)
-    weight = torch.linalg.solve(gram, xc.T @ yc)
-    bias = y_mean - x_mean @ weight
-    residual = (x @ weight + bias - y).square().sum()
-    spread = yc.square().sum()
-    fit_r2 = float(1.0 - residual / spread) if spread > 0 else float("nan")
-    return LinearProbe(weight, bias, mean, std, fit_r2, len(x), ridge)
+    moments = Moments()
+    moments.add(memory, features)
+    return moments.fit(ridge)
 
 
 class _Watching:
@@ -112,21 +145,21 @@ class _Watching:
 
 
 class _Rows:
-    """Collects (memory, features) every ``every`` steps of the first ``episodes`` episodes."""
+    """Adds (memory, features) every ``every`` steps of the first ``episodes`` episodes to
+    the fit's sums (``moments``)."""
 
     def __init__(self, episodes: int, every: int):
         self.episodes, self.every = episodes, every
-        self.memories: list[torch.Tensor] = []
-        self.features: list[torch.Tensor] = []
+        self.moments = Moments()
         self.clock = EpisodeClock()
         self.start, self.ended = self.clock.start, self.clock.ended
 
     def step(self, memory: torch.Tensor, features: torch.Tensor) -> None:
         rows = np.flatnonzero((self.clock.episode < self.episodes)
                               & (self.clock.step % self.every == 0))
-        index = torch.as_tensor(rows)
-        self.memories.append(memory[index])
-        self.features.append(features[index])
+        if len(rows):
+            index = torch.as_tensor(rows)
+            self.moments.add(memory[index], features[index])
         self.clock.tick()
 
 
@@ -165,7 +198,7 @@ def fit_on_train_tasks(policy, family: str, tasks: int, episodes: int, seed: int
     rows = _Rows(episodes, every)
     run_trials(_Watching(policy, rows), family, get_family(family).sample_tasks(tasks, seed),
                episodes=episodes, seed=seed, threads=threads, deterministic=deterministic)
-    probe = fit_linear_probe(torch.cat(rows.memories), torch.cat(rows.features), ridge)
+    probe = rows.moments.fit(ridge)
     return dataclasses.replace(probe, every=every, tasks=tasks, seed=seed)
 
 

@@ -18,7 +18,13 @@ from robo_meta.envs import get_family, make_vec
 from robo_meta.evaluation import run_trials
 from robo_meta.identification import IdentificationTracker, TrialIdentification, describe
 from robo_meta.policies import RecurrentActorCritic
-from robo_meta.probe import LinearProbe, fit_linear_probe, fit_on_train_tasks, scoring
+from robo_meta.probe import (
+    LinearProbe,
+    Moments,
+    fit_linear_probe,
+    fit_on_train_tasks,
+    scoring,
+)
 
 CPU = torch.device("cpu")
 
@@ -216,6 +222,15 @@ def test_the_probe_is_ridge_regression_on_standardized_features_computed_by_hand
     assert probe.fit_r2 == pytest.approx(1 - residual / (yc**2).sum(), rel=1e-12)
     assert 0.9 < probe.fit_r2 < 1.0  # linear but for the penalty
     assert probe.rows == 200
+    # the fit keeps sums, not rows: added in uneven blocks, the same probe
+    moments = Moments()
+    for block in (slice(0, 1), slice(1, 77), slice(77, 200)):
+        moments.add(memory[block], features[block])
+    blocks = moments.fit(0.01)
+    np.testing.assert_allclose(blocks.weight.numpy(), weight, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(blocks.bias.numpy(), bias, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(blocks.targets(features).numpy(), y, atol=1e-12)
+    assert (blocks.fit_r2, blocks.rows) == (pytest.approx(probe.fit_r2, rel=1e-12), 200)
 
 
 def test_the_probe_fits_on_every_kth_step_of_train_tasks_and_changes_no_action(run_dir):
