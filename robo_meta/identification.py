@@ -174,6 +174,24 @@ def describe(identification: dict[str, Any],
     return text
 
 
+def milestones(identification: dict[str, Any]) -> dict[str, Any]:
+    """R² at a few telling steps: 10 and 50 of episode 1 (None where no trial reached them),
+    the last step every trial's episode 1 reached (``last_step``, ``last``), and the first
+    step of episode 2 (None where only one episode was recorded)."""
+    by_episode = identification["by_episode"]
+    first = by_episode[0]
+
+    def at(summary: dict[str, Any], step: int) -> float | None:
+        return summary["r2"][step - 1] if step <= len(summary["r2"]) else None
+
+    everyone = first["episodes"][0]
+    last_step = max(s for s, n in zip(first["step"], first["episodes"], strict=True)
+                    if n == everyone)
+    return {"step_10": at(first, 10), "step_50": at(first, 50), "last_step": last_step,
+            "last": at(first, last_step),
+            "episode_2": at(by_episode[1], 1) if len(by_episode) > 1 else None}
+
+
 def format_r2(value: float | None, spec: str = ".2f") -> str:
     """An R² for a table, '-' where there is none."""
     return "-" if value is None else format(value, spec)

@@ -30,6 +30,7 @@ from robo_meta.adaptive import PRETRAINED_DIR, load_policy, pretrained_names
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.evaluation import run_trials
+from robo_meta.identification import format_r2, milestones
 from robo_meta.inner_steps import steps_table, taking
 from robo_meta.report import (
     action_mode,
@@ -300,6 +301,35 @@ def matrix_markdown(rows: list[dict[str, Any]]) -> str:
         wall = "" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f} s"
         lines.append(f"| {r['family']} | {r['algo']} | {r['steps'] / 1e6:.1f} M | {wall} "
                      f"| {ret} | {score} | {diff} | {r['device']} |")
+    return "\n".join(lines)
+
+
+def identification_markdown(root: Path = PRETRAINED_DIR,
+                            splits: tuple[str, ...] = ("test", "ood")) -> str:
+    """One markdown row per shipped policy that estimates its task (rma's ẑ, an rl2 task
+    head): R² of the estimate at a few steps (``identification.milestones``), from the
+    records in its reports; each cell holds one value per split, in ``splits`` order ('-'
+    where there is none)."""
+    lines = ["| policy | estimate | ep 1, step 10 | step 50 | last step all reached (step) "
+             "| ep 2, step 1 |", "|---|---|---|---|---|---|"]
+    names = sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file()) \
+        if root.is_dir() else []
+    for name in names:
+        records = {split: (shipped_report(name, split, root) or {}).get("identification")
+                   for split in splits}
+        found = {split: milestones(r) for split, r in records.items() if r is not None}
+        if not found:
+            continue
+
+        def cell(show, found=found) -> str:
+            return " / ".join(show(found[s]) if s in found else "-" for s in splits)
+
+        estimate = next(r["estimate"] for r in records.values() if r is not None)
+        lines.append(" | ".join([
+            f"| `{name}`", estimate, cell(lambda m: format_r2(m["step_10"])),
+            cell(lambda m: format_r2(m["step_50"])),
+            cell(lambda m: f"{format_r2(m['last'])} ({m['last_step']})"),
+            cell(lambda m: format_r2(m["episode_2"]))]) + " |")
     return "\n".join(lines)
 
 

@@ -16,7 +16,12 @@ from cli_helpers import exit_status as _main
 from robo_meta.adaptive import TrainedPolicy, load_policy
 from robo_meta.envs import get_family, make_vec
 from robo_meta.evaluation import run_trials
-from robo_meta.identification import IdentificationTracker, TrialIdentification, describe
+from robo_meta.identification import (
+    IdentificationTracker,
+    TrialIdentification,
+    describe,
+    milestones,
+)
 from robo_meta.policies import RecurrentActorCritic
 from robo_meta.probe import (
     LinearProbe,
@@ -186,6 +191,19 @@ def test_evaluate_reports_the_task_heads_identification_by_episode(run_dir, tmp_
     assert len(curves[0]["r2_by_dim"][0]) == 2
     assert "probe" not in report
     assert load_policy(run_dir, device="cpu").identification() is None  # nothing evaluated yet
+
+
+def test_milestones_pick_the_steps_every_trial_reached():
+    """Episode 1: 4 trials to step 3, 2 of them to step 60; episode 2 recorded."""
+    r2 = [0.1 * k for k in range(60)]
+    first = {"step": list(range(1, 61)), "r2": r2, "episodes": [4, 4, 4] + [2] * 57}
+    second = {"step": [1, 2], "r2": [0.7, None], "episodes": [4, 4]}
+    got = milestones({"by_episode": [first, second]})
+    assert got == {"step_10": r2[9], "step_50": r2[49], "last_step": 3, "last": r2[2],
+                   "episode_2": 0.7}
+    short = {"step": [1, 2], "r2": [None, 0.5], "episodes": [1, 1]}
+    assert milestones({"by_episode": [short]}) == {
+        "step_10": None, "step_50": None, "last_step": 2, "last": 0.5, "episode_2": None}
 
 
 def test_an_exported_policy_ships_its_identification_in_every_report(run_dir, tmp_path):
