@@ -94,16 +94,18 @@ def run_trials(
     returns, lengths = np.zeros((n, episodes)), np.zeros((n, episodes), dtype=np.int64)
     success = np.zeros((n, episodes), dtype=bool) if fam.spec.task == "goal" else None
     failed = np.zeros((n, episodes), dtype=bool)
-    with single_torch_thread():
-        for start in range(0, n, width):
-            rows = np.arange(start, min(start + width, n))
-            _run_chunk(policy, fam, [trial_tasks[r] for r in rows], episodes, seed + start,
-                       threads, deterministic, rows, (returns, lengths, success, failed))
-    # what a task estimate recorded belongs to these trials: taken here, so that no record
-    # outlives them (one evaluation's trials never leak into the next's)
+    # what a task estimate records (rma's ẑ, an rl2 task head) belongs to these trials: taken
+    # at their end, even when they fail, so that no record outlives them into the next ones
     record = getattr(policy, "identification", None)
-    return TrialResults(returns, lengths, success, [seed + r for r in range(n)], failed,
-                        record(episodes) if callable(record) else None)
+    try:
+        with single_torch_thread():
+            for start in range(0, n, width):
+                rows = np.arange(start, min(start + width, n))
+                _run_chunk(policy, fam, [trial_tasks[r] for r in rows], episodes, seed + start,
+                           threads, deterministic, rows, (returns, lengths, success, failed))
+    finally:
+        taken = record(episodes) if callable(record) else None
+    return TrialResults(returns, lengths, success, [seed + r for r in range(n)], failed, taken)
 
 
 @contextmanager

@@ -70,7 +70,8 @@ class Moments:
 
     The sums are of the rows less the first block's means (a shift), so that centring them
     at the end subtracts no large numbers: a feature constant over the fit tasks sums to
-    exactly 0 and is left in its units, as the two-pass formula leaves it."""
+    about 0 (the rounding of the first block's mean), its variance falls under the
+    threshold, and it is left in its units, as the two-pass formula leaves it."""
 
     def __init__(self):
         self.n = 0
@@ -79,6 +80,8 @@ class Moments:
 
     def add(self, memory: torch.Tensor, features: torch.Tensor) -> None:
         x, y = memory.double(), features.double()
+        if len(x) == 0:  # nothing to add (and an empty first block has no mean to shift by)
+            return
         if self.shift is None:
             self.shift = (x.mean(0), y.mean(0))
         x, y = x - self.shift[0], y - self.shift[1]
@@ -157,9 +160,8 @@ class _Rows:
     def step(self, memory: torch.Tensor, features: torch.Tensor) -> None:
         rows = np.flatnonzero((self.clock.episode < self.episodes)
                               & (self.clock.step % self.every == 0))
-        if len(rows):
-            index = torch.as_tensor(rows)
-            self.moments.add(memory[index], features[index])
+        index = torch.as_tensor(rows)
+        self.moments.add(memory[index], features[index])
         self.clock.tick()
 
 

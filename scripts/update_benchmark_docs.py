@@ -75,10 +75,9 @@ start), and an `rl2` task head's guess (`--task-inference-coef`) against the nor
 features, across the trial. R² over the trials, features pooled, each cell `test / ood`. The
 last column but one is the last step of episode 1 that every trial reached (in brackets; later
 steps hold only the trials still running). R² is relative to the split's own spread of the
-target. On `ood` the estimates err more, and where those tasks differ little from each other
-the R² falls far below 0: at step 10, `ant-crippled` (`ood` is leg 3 only) has a spread of z of
-0.06 against 0.47 on `test` and an RMS error of 0.78 against 0.02; `cheetah-motor` (weak
-motors) 0.15 against 0.37, and 0.50 against 0.30."""
+target. On `ood` the estimates err more (the reports' `rms_error` by step), and where those
+tasks differ little from each other (their `z_std`: `ant-crippled`'s `ood` is leg 3 only) the
+R² falls far below 0."""
 
 
 def matrices() -> dict[str, list[dict]]:

@@ -30,6 +30,7 @@ from robo_meta.probe import (
     fit_on_train_tasks,
     scoring,
 )
+from robo_meta.report import build_report
 
 CPU = torch.device("cpu")
 
@@ -156,9 +157,41 @@ def test_policies_without_a_task_head_report_no_identification():
     module = RecurrentActorCritic(obs_dim, act_dim, hidden_size=8, encoder_sizes=(8,),
                                   head_sizes=(8,))
     policy = TrainedPolicy(module, "rl2", family.name, CPU, adaptive=True)
-    results = run_trials(policy, family.name, family.tasks("test")[:2], episodes=2, threads=1)
+    tasks = family.tasks("test")[:2]
+    results = run_trials(policy, family.name, tasks, episodes=2, threads=1)
     assert results.identification is None
     assert policy.identification(episodes=2) is None
+    report = build_report(policy=policy, source="x", family=family, tasks=tasks,
+                          results=results, split="test", tasks_file=None, episodes=2, seeds=1,
+                          seed=0, deterministic=True, device="cpu", num_envs=None)
+    assert "identification" not in report
+
+
+def test_trials_that_fail_leave_no_record_for_the_next(monkeypatch):
+    """The policy fails at its 5th action: the record of those trials goes with them."""
+    family = get_family("point-goal")
+    tasks = family.tasks("test")[:2]
+    obs_dim, act_dim, _ = _dims(family, tasks)
+    module = RecurrentActorCritic(obs_dim, act_dim, hidden_size=8, encoder_sizes=(8,),
+                                  head_sizes=(8,), feature_dim=family.feature_dim,
+                                  privileged_critic=False, task_inference=True)
+    policy = TrainedPolicy(module, "rl2", family.name, CPU, adaptive=True)
+    act, calls = policy.act, []
+
+    def failing(obs, deterministic=True):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("the policy broke")
+        return act(obs, deterministic=deterministic)
+
+    monkeypatch.setattr(policy, "act", failing)
+    with pytest.raises(RuntimeError, match="the policy broke"):
+        run_trials(policy, family.name, tasks, episodes=1, threads=1)
+    assert policy.identification() is None
+    monkeypatch.setattr(policy, "act", act)
+    [curve] = run_trials(policy, family.name, tasks, episodes=1,
+                         threads=1).identification["by_episode"]
+    assert curve["episodes"][0] == 2 and len(curve["step"]) == 50  # this run's trials only
 
 
 @pytest.fixture(scope="module")
@@ -307,6 +340,8 @@ def test_evaluate_with_a_probe_reports_it_beside_the_same_returns(run_dir, tmp_p
     assert probe["dims"] == ["goal[0]", "goal[1]"]
     assert probe["every"] == 4 and probe["ridge"] == 1e-3
     assert probe["by_episode"][0]["episodes"][0] == 2 * plain["num_tasks"]
+    # the task head's record is the evaluated trials' alone: the fit's left nothing in it
+    assert probed["identification"] == plain["identification"]
 
 
 @pytest.mark.parametrize("argv,message", [
