@@ -175,10 +175,10 @@ def describe(identification: dict[str, Any],
 
 
 def milestones(identification: dict[str, Any]) -> dict[str, Any]:
-    """R² at a few telling steps (None where no trial reached the step, or fewer than two
-    did, or the target did not vary there): 10 and 50 of episode 1,
-    the last step every trial's episode 1 reached (``last_step``, ``last``), and the first
-    step of episode 2 (None where only one episode was recorded)."""
+    """R² at a few telling steps: 10 and 50 of episode 1, the last step every trial's
+    episode 1 reached (``last_step``, ``last``), and the first step of episode 2. None where
+    no trial reached the step, fewer than two did, the target did not vary there, or (episode
+    2) only one episode was recorded."""
     by_episode = identification["by_episode"]
     first = by_episode[0]
 
