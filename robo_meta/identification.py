@@ -164,14 +164,20 @@ def describe(identification: dict[str, Any],
             f"{identification['target']}, by step in the episode\n{header}\n" + "\n".join(rows))
     first = by_episode[0]
     if identification.get("dims") and "r2_by_dim" in first:
-        everyone = first["episodes"][0]
-        step = max(s for s in (*steps, 1) if s <= len(first["step"])
-                   and first["episodes"][s - 1] == everyone)
+        step = max(s for s in (*steps, 1) if s <= last_step_all_reached(first))
         named = ", ".join(f"{name} {format_r2(r2)}" for name, r2 in
                           zip(identification["dims"], first["r2_by_dim"][step - 1], strict=True))
         text += "\n" + textwrap.fill(f"R² by feature at step {step} of episode 1: {named}",
                                      width=100, subsequent_indent="  ")
     return text
+
+
+def last_step_all_reached(summary: dict[str, Any]) -> int:
+    """The last step of an episode's summary that every trial reached (the count of trials
+    at a step can only fall as the steps go on: later steps hold the trials still running)."""
+    everyone = summary["episodes"][0]
+    return max(s for s, n in zip(summary["step"], summary["episodes"], strict=True)
+               if n == everyone)
 
 
 def milestones(identification: dict[str, Any]) -> dict[str, Any]:
@@ -185,9 +191,7 @@ def milestones(identification: dict[str, Any]) -> dict[str, Any]:
     def at(summary: dict[str, Any], step: int) -> float | None:
         return summary["r2"][step - 1] if step <= len(summary["r2"]) else None
 
-    everyone = first["episodes"][0]
-    last_step = max(s for s, n in zip(first["step"], first["episodes"], strict=True)
-                    if n == everyone)
+    last_step = last_step_all_reached(first)
     return {"step_10": at(first, 10), "step_50": at(first, 50), "last_step": last_step,
             "last": at(first, last_step),
             "episode_2": at(by_episode[1], 1) if len(by_episode) > 1 else None}
