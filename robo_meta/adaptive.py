@@ -193,10 +193,15 @@ def check_observations(policy: AdaptivePolicy, family: str, obs_dim: int) -> Non
                             f"family {family} gives {obs_dim}")
 
 
-def pretrained_names() -> list[str]:
-    if not PRETRAINED_DIR.is_dir():
+def pretrained_names(root: Path | None = None, holding: str = "config.json") -> list[str]:
+    """The policy folders under ``root`` (default ``PRETRAINED_DIR``, read at each call) that
+    hold the file ``holding``, sorted: by default what ``pretrained:NAME`` can load (a
+    config); ``holding="meta.json"`` gives the exported ones with card metadata, as the
+    benchmark matrix reads them."""
+    root = PRETRAINED_DIR if root is None else root
+    if not root.is_dir():
         return []
-    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "config.json").is_file())
+    return sorted(p.name for p in root.iterdir() if (p / holding).is_file())
 
 
 def checkpoint_dir(source: str) -> str:

@@ -250,12 +250,6 @@ def measured_gap(family: str, split: str = "test",
             "verdict": verdict, "tasks": oracle["num_tasks"], "seeds": oracle["seeds"]}
 
 
-def _names(root: Path) -> list[str]:
-    """The policies shipped under ``root`` (folders with a meta.json), sorted."""
-    return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file()) \
-        if root.is_dir() else []
-
-
 def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, Any]]:
     """The benchmark matrix of the shipped policies on ``split``, from their stored reports.
 
@@ -267,7 +261,8 @@ def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, A
     """
     order = {"dr": 0, "oracle": 1, "rl2": 2}
     rows = []
-    reports = {name: shipped_report(name, split, root) for name in _names(root)}  # read once
+    reports = {name: shipped_report(name, split, root) for name in
+               pretrained_names(root, holding="meta.json")}  # each read once
     for name, report in reports.items():
         if report is None:
             continue
@@ -316,7 +311,7 @@ def identification_markdown(root: Path = PRETRAINED_DIR,
     where there is none)."""
     lines = ["| policy | estimate | ep 1, step 10 | step 50 | last step all reached (step) "
              "| ep 2, step 1 |", "|---|---|---|---|---|---|"]
-    for name in _names(root):
+    for name in pretrained_names(root, holding="meta.json"):
         records = {split: (shipped_report(name, split, root) or {}).get("identification")
                    for split in splits}
         found = {split: milestones(r) for split, r in records.items() if r is not None}
