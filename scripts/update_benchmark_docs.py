@@ -64,8 +64,9 @@ where it does not: each quick evaluation is 8 tasks' mean, and their scatter can
 trend from noise. The intervals are as wide on many curves that read "yes", so the
 convergence probes below answer the question directly: the same run trained 50 % longer,
 evaluated on the same trials. "-" where no curve is stored, or where it has fewer than 3
-evaluations in the last 20 % (`point-goal`'s runs evaluated about every 600 k of their
-6 M steps)."""
+evaluations in the last 20 % (`point-goal`'s `dr` evaluated about every 600 k of its 6 M
+steps; a rerun of its command with `--eval-every 300000` is flat, +0.00 ± 0.01, under
+"point-goal" below)."""
 
 
 IDENTIFICATION = """What the policies that estimate their task know of it (`robo-meta evaluate`
