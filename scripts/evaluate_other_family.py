@@ -3,7 +3,7 @@
 ``robo-meta evaluate`` refuses a family other than the one a checkpoint was trained on. This
 script is for the one legitimate exception the benchmarks need: the same robot, observation
 and action spaces and task parameters under another protocol, e.g. a maml policy trained on
-MAML's ``cheetah-vel-h100`` (horizon 100) scored on our ``cheetah-vel`` (horizon 200), where
+``cheetah-vel-h100`` (horizon 100) scored on our ``cheetah-vel`` (horizon 200), where
 ``dr`` and ``oracle`` references exist for the normalized score::
 
     python scripts/evaluate_other_family.py --policy runs/maml --family cheetah-vel \\
