@@ -686,3 +686,45 @@ def test_the_probe_script_measures_the_inner_step_of_a_trained_policy(trained, c
     assert out.count("vs c = 0") == 10  # 5 scales, own and pooled steps
     assert maml_probe.main(["--policy", "pretrained:point-goal-dr"]) == 2
     assert "is not a maml policy" in capsys.readouterr().err
+
+
+def test_the_step_scale_script_matches_the_policys_own_step_and_no_step(trained, capsys):
+    import sys
+    from pathlib import Path
+
+    from robo_meta.adaptive import load_policy
+    from robo_meta.inner_steps import taking
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import maml_step_scale
+    finally:
+        sys.path.pop(0)
+    run_dir, _ = trained
+    policy = load_policy(run_dir, device="cpu")
+    fam = get_family(policy.family)
+    tasks = maml_step_scale.spread_tasks(fam, "test", 3)
+    assert len(tasks) == 3 and tasks[0] == min(fam.tasks("test"), key=lambda t: t.params[0][1][0])
+    before = {k: a.detach().clone() for k, a in policy.module.inner_lrs.items()}
+    table = maml_step_scale.step_scale(policy, tasks, seeds=2, scales=[0.0, 1.0, 5.0])
+    # the step sizes are back, and c = 1 is the policy's own step, c = 0 no step, bit for bit
+    assert all(torch.equal(a, before[k]) for k, a in policy.module.inner_lrs.items())
+    k = policy.exploration_episodes
+
+    def last_returns():
+        r = run_trials(policy, policy.family, tasks, episodes=k + 1, seeds_per_task=2)
+        return r.returns[:, -1].reshape(2, 3).mean(0)
+
+    np.testing.assert_array_equal(table[1], last_returns())
+    with taking(policy, 0):
+        np.testing.assert_array_equal(table[0], last_returns())
+    assert not np.array_equal(table[2], table[1])  # a 5x step changes what the policy does
+
+    assert maml_step_scale.main(["--policy", str(run_dir), "--tasks", "2", "--seeds", "1",
+                                 "--scales", "0,1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 test tasks x 1 seeds" in out and out.count("task 0") == 2
+    assert maml_step_scale.main(["--policy", str(run_dir), "--scales", "1,-2"]) == 2
+    assert "--scales: must be >= 0, got -2" in capsys.readouterr().err
+    assert maml_step_scale.main(["--policy", "pretrained:point-goal-dr"]) == 2
+    assert "is not a maml policy" in capsys.readouterr().err
