@@ -52,6 +52,12 @@ class UsageError(RoboMetaError):
         return f"{self.prog}: error: {self}"
 
 
+def error_line(prog: str, exc: RoboMetaError) -> str:
+    """The one line a script prints for ``exc``: a flag error names the parser that refused
+    it, any other error the script ``prog``."""
+    return exc.line() if isinstance(exc, UsageError) else f"{prog}: {exc}"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors raise ``UsageError`` instead of printing usage and exiting.
 

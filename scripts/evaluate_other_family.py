@@ -22,6 +22,7 @@ from robo_meta.argtypes import (
     OneLineParser,
     UsageError,
     check_writable,
+    error_line,
     positive_int,
     seed,
 )
@@ -60,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds=args.seeds, seed=args.seed, deterministic=True, device="cpu", num_envs=None)
         reports.write_report(report, args.out, args.out.with_suffix(".png"))
     except (UsageError, RoboMetaError) as exc:
-        line = exc.line() if isinstance(exc, UsageError) else f"evaluate_other_family.py: {exc}"
-        print(line, file=sys.stderr)
+        print(error_line(parser.prog, exc), file=sys.stderr)
         return 2
     print(f"{reports.describe(report)} (trained on {policy.family})")
     print(reports.summary_table(report))

@@ -25,7 +25,7 @@ would more exploration noise inform the step?), ``--uniform-lr`` replaces α by 
 
 import sys
 
-from robo_meta.argtypes import OneLineParser, UsageError, positive_int
+from robo_meta.argtypes import OneLineParser, UsageError, error_line, positive_int
 from robo_meta.envs.errors import RoboMetaError
 
 SCALES = (0.0, 1.0, 3.0, 10.0, 30.0)
@@ -167,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         probe(args.policy, args.split, args.tasks, args.rows, args.explore_log_std,
               args.uniform_lr, args.seed)
     except (UsageError, RoboMetaError) as exc:
-        print(exc.line() if isinstance(exc, UsageError) else f"maml_probe.py: {exc}",
-              file=sys.stderr)
+        print(error_line(parser.prog, exc), file=sys.stderr)
         return 2
     return 0
 

@@ -18,7 +18,7 @@ such as "use less force") lifts some tasks and sinks the others. Used for docs/b
 import argparse
 import sys
 
-from robo_meta.argtypes import OneLineParser, UsageError, finite_float, positive_int
+from robo_meta.argtypes import OneLineParser, UsageError, error_line, finite_float, positive_int
 from robo_meta.envs.errors import RoboMetaError
 
 SCALES = "0,1,3,10,30"
@@ -115,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(parser.prog, f"--scales: {exc}") from None
         report(args.policy, args.split, args.tasks, args.seeds, scales, args.threads)
     except (UsageError, RoboMetaError) as exc:
-        print(exc.line() if isinstance(exc, UsageError) else f"maml_step_scale.py: {exc}",
-              file=sys.stderr)
+        print(error_line(parser.prog, exc), file=sys.stderr)
         return 2
     return 0
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import exit_status as _main
+from cli_helpers import load_script
 
 import robo_meta
 from robo_meta.algos.maml import (
@@ -642,14 +643,7 @@ def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
 
 
 def test_evaluate_other_family_scores_a_policy_under_another_protocol(tmp_path, capsys):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        import evaluate_other_family
-    finally:
-        sys.path.pop(0)
+    evaluate_other_family = load_script("evaluate_other_family")
     run_dir = tmp_path / "h100"
     flags = [f if f != "point-goal" else "cheetah-vel-h100" for f in FLAGS]
     assert _main(["train", *flags, "--rollouts-per-task", "1", "--total-steps", 400,
@@ -670,14 +664,7 @@ def test_evaluate_other_family_scores_a_policy_under_another_protocol(tmp_path, 
 
 
 def test_the_probe_script_measures_the_inner_step_of_a_trained_policy(trained, capsys):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        import maml_probe
-    finally:
-        sys.path.pop(0)
+    maml_probe = load_script("maml_probe")
     run_dir, _ = trained
     assert maml_probe.main(["--policy", str(run_dir), "--tasks", "2", "--rows", "2"]) == 0
     out = capsys.readouterr().out
@@ -689,17 +676,10 @@ def test_the_probe_script_measures_the_inner_step_of_a_trained_policy(trained, c
 
 
 def test_the_step_scale_script_matches_the_policys_own_step_and_no_step(trained, capsys):
-    import sys
-    from pathlib import Path
-
     from robo_meta.adaptive import load_policy
     from robo_meta.inner_steps import taking
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        import maml_step_scale
-    finally:
-        sys.path.pop(0)
+    maml_step_scale = load_script("maml_step_scale")
     run_dir, _ = trained
     policy = load_policy(run_dir, device="cpu")
     fam = get_family(policy.family)
