@@ -7,13 +7,13 @@ stderr, exit status 2, and nothing written.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from cli_helpers import load_script
 
 from robo_meta.argtypes import (
     OneLineParser,
@@ -29,14 +29,10 @@ from robo_meta.cli.main import main
 
 FAMILY = "point-goal"
 ZERO = ["--policy", "zero", "--family", FAMILY]
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "baseline_sb3.py"
 
 
 def _baseline_main(argv: list[str]) -> int:
-    spec = importlib.util.spec_from_file_location("baseline_sb3", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
+    return load_script("baseline_sb3").main(argv)
 
 
 def _run(argv: list[str]) -> int:

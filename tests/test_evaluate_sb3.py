@@ -7,7 +7,6 @@ unpickled is refused (or its entry never read), unless ``--trust-pickle`` says o
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import shutil
@@ -18,19 +17,16 @@ import cloudpickle
 import numpy as np
 import pytest
 import torch
+from cli_helpers import load_script
 
 from robo_meta.cli.main import main
 from robo_meta.envs import get_family, make
 
 FAMILY = "point-goal"
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "baseline_sb3.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("baseline_sb3", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("baseline_sb3")
 
 
 def _train(root: Path, algo: str) -> Path:

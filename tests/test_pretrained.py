@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from cli_helpers import load_script
 
 import robo_meta
 from robo_meta import pretrained
@@ -341,14 +342,7 @@ def test_quality_bars_say_n_a_where_the_oracle_gap_is_not_significant(tmp_path):
 
 
 def _docs_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "update_benchmark_docs.py"
-    spec = importlib.util.spec_from_file_location("update_benchmark_docs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("update_benchmark_docs")
 
 
 def test_the_documents_say_what_the_shipped_reports_say():
