@@ -115,6 +115,27 @@ def nonnegative_int(maximum: int | None = None) -> _Bounded:
     return _Bounded("nonnegative_int", _parse_int, "an integer >= 0", 0, maximum)
 
 
+def int_list(name: str, low: int, high: int, example: str) -> Callable[[str], list[int]]:
+    """argparse type: comma-separated distinct integers in [low, high], e.g. ``example``;
+    ``name`` says what they are in the error."""
+
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(p.strip()) for p in str(text).split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {low} "
+                                             f"(e.g. {example}), got {text!r}") from None
+        bad = [v for v in values if not low <= v <= high]
+        if bad:
+            raise argparse.ArgumentTypeError(f"{name} must be {low} to {high}, got {bad[0]}")
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"{name} listed twice in {text!r}")
+        return values
+
+    parse.__name__ = name.replace(" ", "_")
+    return parse
+
+
 seed = _Bounded("seed", _parse_int, "an integer seed", 0, SEED_LIMIT - 1)
 """A seed: an integer with 0 <= seed < 2**32."""
 

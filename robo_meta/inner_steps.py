@@ -22,27 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from robo_meta.argtypes import int_list
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.text import table
 
 MAX_INNER_STEPS = 100
 
 
-def inner_steps_list(text: str) -> list[int]:
-    """argparse type: comma-separated distinct integers in [0, 100], e.g. ``0,1,3``."""
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        steps = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers >= 0 (e.g. 0,1,3), got {text!r}") from None
-    bad = [s for s in steps if not 0 <= s <= MAX_INNER_STEPS]
-    if bad:
-        raise argparse.ArgumentTypeError(
-            f"inner steps must be 0 to {MAX_INNER_STEPS}, got {bad[0]}")
-    if len(set(steps)) != len(steps):
-        raise argparse.ArgumentTypeError(f"inner steps listed twice in {text!r}")
-    return steps
+inner_steps_list = int_list("inner steps", 0, MAX_INNER_STEPS, "0,1,3")
+"""argparse type: comma-separated distinct integers in [0, 100], e.g. ``0,1,3``."""
 
 
 def check_policy(policy: Any, episodes: int) -> int:
