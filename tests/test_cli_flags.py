@@ -114,6 +114,11 @@ BAD_FLAGS = [
      "argument --torch-threads: must be >= 0"),
     (["bench", "train", "--family", FAMILY, "--seed", str(2**32)],
      "argument --seed: must be at most"),
+    (["bench", "ray", "--workers", "1,0"], "argument --workers: worker counts must be 1 to 1024"),
+    (["bench", "ray", "--workers", "2,2"], "argument --workers: worker counts listed twice"),
+    (["bench", "ray", "--workers", "a"], "argument --workers: expected comma-separated integers"),
+    (["bench", "ray", "--worker-threads", "0"], "argument --worker-threads: must be positive"),
+    (["bench", "ray", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     (["bench", "eval", "--episodes", "0"], "argument --episodes: must be positive"),
     (["bench", "eval", "--rounds", BIG], "argument --rounds: must be at most 1000"),
     (["bench", "eval", "--seed", "x"], "argument --seed: expected an integer seed"),
@@ -137,7 +142,7 @@ BAD_FLAGS = [
 def _prog(argv: list[str]) -> str:
     if argv[0] == "baseline":
         return "baseline_sb3.py"
-    if argv[0] == "bench" and len(argv) > 1 and argv[1] in ("sim", "train", "eval"):
+    if argv[0] == "bench" and len(argv) > 1 and argv[1] in ("sim", "train", "eval", "ray"):
         return f"robo-meta bench {argv[1]}"
     return f"robo-meta {argv[0]}"
 

@@ -52,3 +52,18 @@ def test_in_process_training_never_imports_ray(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "run" / "state.pt").is_file()
+
+
+def test_bench_ray_times_one_in_process_trainer_per_size_and_each_worker_count():
+    from robo_meta.bench.scaleout import plan
+
+    # name: (simulations, threads, Ray workers; 0 in process). The defaults fit 2 cores.
+    assert plan(256, (1, 2), 1) == {"in-process x 256": (256, 1, 0),
+                                    "in-process x 512": (512, 2, 0),
+                                    "ray 1 worker": (256, 1, 1), "ray 2 workers": (512, 1, 2)}
+    # the GPU machine's run: 4 threads per worker; the big in-process trainer uses all 16
+    assert plan(1024, [4, 1, 2], 4) == {"in-process x 1024": (1024, 4, 0),
+                                        "in-process x 4096": (4096, 16, 0),
+                                        "ray 1 worker": (1024, 4, 1),
+                                        "ray 2 workers": (2048, 4, 2),
+                                        "ray 4 workers": (4096, 4, 4)}
