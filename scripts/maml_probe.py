@@ -81,7 +81,8 @@ def probe(source: str, split: str, num_tasks: int, rows: int, explore_log_std, u
         theta["log_std"] = torch.full_like(theta["log_std"], explore_log_std)
     th = stacked(theta, n)
     pre = run(th, 123 + seed, sample=True)
-    adv = inner_advantages(module, pre, 0, policy.gamma, policy.gae_lambda)
+    adv = inner_advantages(module, pre, 0, policy.gamma, policy.gae_lambda,
+                           baseline=policy.inner_baseline)
     lrs = {k: a.detach() for k, a in module.step_sizes().items()}
     if uniform_lr is not None:
         lrs = {k: torch.full_like(a, uniform_lr) for k, a in lrs.items()}

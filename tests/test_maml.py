@@ -160,6 +160,57 @@ def test_a_pooled_step_is_the_policy_gradient_over_all_its_episodes():
         _assert_hand_step(fast, g, obs[rows][valid] / NORM, actions[rows][valid, 0], A)
 
 
+def test_the_linear_baseline_is_each_inner_steps_own_ridge_fit_of_the_returns():
+    """--inner-baseline linear (MAML's): per group of k pooled episodes, the discounted
+    returns minus their ridge fit on [o, o², t, t², t³, 1] (t = step / 100), normalized over
+    the group; by hand in numpy. The critic plays no part, and a group sees only its own
+    episodes."""
+    module = _meta_sgd_linear_policy()
+    rng = np.random.default_rng(5)
+    n, T, k, gamma = 4, 6, 2, 0.9
+    obs, actions = rng.normal(size=(n, T, 2)) * 8, rng.normal(size=(n, T, 1))  # some |o| > 10
+    rewards = rng.normal(size=(n, T))
+    mask = np.ones((n, T))
+    mask[1, 4:] = 0.0  # episode 1 ended after 4 steps
+    t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+
+    def linear(rewards, module=module):
+        episodes = _episodes(module, t(obs), t(actions), t(rewards * mask), t(mask))
+        return inner_advantages(module, episodes, 0, gamma, 0.5, k, baseline="linear")
+
+    advantages = linear(rewards)
+    returns = np.zeros((n, T))  # discounted returns-to-go within each episode
+    for i in range(n):
+        following = 0.0
+        for step in reversed(range(T)):
+            if mask[i, step]:
+                following = rewards[i, step] + gamma * following
+                returns[i, step] = following
+    clipped = np.clip(obs, -10, 10)
+    steps = np.broadcast_to(np.arange(T) / 100.0, (n, T))[..., None]
+    features = np.concatenate([clipped, clipped**2, steps, steps**2, steps**3,
+                               np.ones_like(steps)], -1)
+    for g in range(n // k):
+        rows, valid = slice(k * g, k * g + k), mask[k * g:k * g + k] > 0
+        F, R = features[rows][valid], returns[rows][valid]
+        fit = F @ np.linalg.solve(F.T @ F + 1e-5 * np.eye(F.shape[1]), F.T @ R)
+        A = R - fit
+        A = (A - A.mean()) / (A.std() + 1e-8)
+        np.testing.assert_allclose(advantages[g].numpy()[valid.reshape(-1)], A, rtol=1e-4,
+                                   atol=1e-4)
+        assert np.all(advantages[g].numpy()[~valid.reshape(-1)] == 0.0)
+    # another group's rewards leave group 0 bit for bit; a different critic changes nothing
+    other = rewards.copy()
+    other[2:] += 5.0 * rng.normal(size=(2, T))
+    changed = linear(other)
+    assert torch.equal(changed[0], advantages[0]) and not torch.equal(changed[1], advantages[1])
+    critic = _meta_sgd_linear_policy()
+    with torch.no_grad():
+        for w in critic.critic.parameters():
+            w.add_(1.0)
+    assert torch.equal(linear(rewards, critic), advantages)
+
+
 def test_episode_advantages_and_per_row_normalization_by_hand():
     rewards = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 0.0]])
     values = torch.tensor([[0.5, 0.5, 0.5], [1.0, 1.0, 9.0]])
@@ -514,13 +565,17 @@ def test_the_first_episode_samples_and_later_ones_take_the_adapted_mean(trained)
     np.testing.assert_array_equal(policy.predict(obs)[0], theta_mean)
 
 
-def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(trained):
+@pytest.mark.parametrize("baseline", ["critic", "linear"])
+def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(trained,
+                                                                              baseline):
     """exploration_episodes 2 (a run's --inner-episodes 2): θ through both exploration
-    episodes (sampled), then one step on the two pooled, exactly the training-side step."""
+    episodes (sampled), then one step on the two pooled, exactly the training-side step,
+    with either inner baseline."""
     run_dir, _ = trained
     loaded = robo_meta.load_policy(run_dir, device="cpu")
     policy = MAMLPolicy(loaded.module, "point-goal", torch.device("cpu"), inner_steps=2,
-                        gamma=0.99, gae_lambda=0.95, exploration_episodes=2)
+                        gamma=0.99, gae_lambda=0.95, exploration_episodes=2,
+                        inner_baseline=baseline)
     module, n = policy.module, 2
     theta = {k: w.detach().clone() for k, w in module.adapted_parameters().items()}
     rng = np.random.default_rng(7)
@@ -542,7 +597,7 @@ def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(t
     t = lambda a: torch.as_tensor(a, dtype=torch.float32).flatten(0, 1)  # noqa: E731
     episodes = _episodes(module, t(record["obs"]), t(record["act"]), t(record["rew"]),
                          t(record["mask"]))
-    advantages = inner_advantages(module, episodes, 0, 0.99, 0.95, 2)
+    advantages = inner_advantages(module, episodes, 0, 0.99, 0.95, 2, baseline)
     expected = inner_adapt(module, stacked(module.adapted_parameters(), n),
                            grouped(episodes, 2), advantages, steps=2, create_graph=False)
     for name, w in expected.items():
@@ -554,12 +609,13 @@ def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(t
 def test_a_run_with_pooled_inner_episodes_deploys_with_them(tmp_path, capsys):
     run_dir = tmp_path / "pooled"
     assert _main(["train", *FLAGS, "--inner-episodes", "2", "--episodes-per-trial", "2",
-                  "--total-steps", ITERATION, "--out", run_dir]) == 0
+                  "--inner-baseline", "linear", "--total-steps", ITERATION,
+                  "--out", run_dir]) == 0
     # the quick evaluation scores one episode after the two it explores
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "eval/return_ep3" in header and "eval/return_ep4" not in header
     policy = robo_meta.load_policy(run_dir, device="cpu")
-    assert policy.exploration_episodes == 2
+    assert policy.exploration_episodes == 2 and policy.inner_baseline == "linear"
     assert policy.meta["exploration_episodes"] == 2
     capsys.readouterr()
     assert _main(["evaluate", "--policy", run_dir, "--split", "val", "--episodes", "2",
@@ -633,6 +689,7 @@ def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
         (["--inner-lr", "-0.1"], "inner_lr must be in [0, 1000]"),
         (["--inner-episodes", "3"], "inner_episodes (3) must divide rollouts_per_task (2)"),
         (["--adapt", "bias"], "adapt must be weights or context, got 'bias'"),
+        (["--inner-baseline", "mean"], "inner_baseline must be critic or linear, got 'mean'"),
         (["--adapt", "context", "--context-dim", "0"], "context_dim must be in [1, 4096]"),
         (["--context-dim", "8"], "--context-dim sizes the context that --adapt context adapts"),
     ]:

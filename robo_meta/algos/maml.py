@@ -58,6 +58,8 @@ from robo_meta.policies.maml import FastWeights, MetaSGDActorCritic, stacked
 from robo_meta.ppo import compute_gae, gaussian_logprob
 
 CAVIA_CONTEXT_DIM = 50  # the context size of CAVIA's RL runs
+INNER_BASELINES = ("critic", "linear")
+LINEAR_BASELINE_RIDGE = 1e-5  # rllab's LinearFeatureBaseline, which MAML's runs used
 
 
 @dataclass
@@ -89,7 +91,11 @@ class MAMLConfig(RunConfig):
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95
-    """GAE(λ) parameter of the inner and outer advantages."""
+    """GAE(λ) parameter of the outer advantages, and of the inner ones on the critic."""
+    inner_baseline: str = "critic"
+    """Baseline of the inner step's advantages: critic (GAE(λ) on the meta-learned critic) or
+    linear (MAML's: a linear fit of the returns on the task's own exploration episodes, made
+    afresh at every adaptation; advantages are the returns minus the fit)."""
     vf_coef: float = 0.5
     """Critic loss weight."""
     max_grad_norm: float = 1.0
@@ -132,6 +138,9 @@ class MAMLConfig(RunConfig):
         check_range(self, "init_log_std", -20.0, 5.0)
         if self.min_log_std is not None:
             check_range(self, "min_log_std", -20.0, 5.0)
+        if self.inner_baseline not in INNER_BASELINES:
+            raise RoboMetaError(f"inner_baseline must be critic or linear, got "
+                                f"{self.inner_baseline!r}")
         if self.adapt not in ("weights", "context"):
             raise RoboMetaError(f"adapt must be weights or context, got {self.adapt!r}")
         if self.context_dim is not None:
@@ -240,13 +249,39 @@ def inner_adapt(module: MetaSGDActorCritic, start: FastWeights, episodes: Episod
     return fast if create_graph else {k: w.detach() for k, w in fast.items()}
 
 
+def linear_baseline(episodes: Episodes, returns: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """MAML's inner-step baseline, (n, T): for each group of ``k`` pooled episodes (one inner
+    step's data, as ``grouped``), the ridge least-squares fit of ``returns`` on rllab's
+    LinearFeatureBaseline features [o, o², t, t², t³, 1] (o the raw observation clipped to
+    ±10, t the step index / 100), evaluated at every step. Fitted in float64, one batched
+    solve for all groups."""
+    n, T = episodes.mask.shape
+    obs = episodes.obs.double().clamp(-10.0, 10.0)
+    t = (torch.arange(T, dtype=torch.float64, device=obs.device) / 100.0).expand(n, T)[..., None]
+    features = torch.cat([obs, obs.square(), t, t.square(), t.pow(3), torch.ones_like(t)], -1)
+    f = features.reshape(n // k, k * T, -1)
+    mask = episodes.mask.double().reshape(n // k, k * T, 1)
+    target = returns.double().reshape(n // k, k * T, 1)
+    gram = f.transpose(1, 2) @ (mask * f)
+    ridge = LINEAR_BASELINE_RIDGE * torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
+    coefficients = torch.linalg.solve(gram + ridge, f.transpose(1, 2) @ (mask * target))
+    return (f @ coefficients).reshape(n, T).to(returns.dtype) * episodes.mask
+
+
 def inner_advantages(module: MetaSGDActorCritic, episodes: Episodes, head: int, gamma: float,
-                     lam: float, k: int = 1) -> torch.Tensor:
-    """The inner step's advantages: GAE on the critic's ``head`` within each (n, T) episode,
-    then normalized over each group of ``k`` pooled episodes: (n/k, k*T), as ``grouped``."""
+                     lam: float, k: int = 1, baseline: str = "critic") -> torch.Tensor:
+    """The inner step's advantages, normalized over each group of ``k`` pooled episodes:
+    (n/k, k*T), as ``grouped``. ``baseline`` critic: GAE(``lam``) on the critic's ``head``
+    within each (n, T) episode; linear: the discounted returns minus ``linear_baseline``."""
     with torch.no_grad():
-        values = module.values(episodes.obs)[..., head] * module.return_scale.float()
-        advantages, _ = episode_advantages(episodes.rewards, values, episodes.mask, gamma, lam)
+        if baseline == "linear":
+            zeros = torch.zeros_like(episodes.rewards)
+            _, returns = episode_advantages(episodes.rewards, zeros, episodes.mask, gamma, 1.0)
+            advantages = (returns - linear_baseline(episodes, returns, k)) * episodes.mask
+        else:
+            values = module.values(episodes.obs)[..., head] * module.return_scale.float()
+            advantages, _ = episode_advantages(episodes.rewards, values, episodes.mask, gamma,
+                                               lam)
         n = len(advantages)
     return normalize(advantages.reshape(n // k, -1), episodes.mask.reshape(n // k, -1))
 
@@ -307,7 +342,8 @@ class MAML:
         theta = {k: w.detach() for k, w in module.adapted_parameters().items()}
         pre = self.collect(stacked(theta, self.num_envs), seed)
         group = cfg.inner_episodes
-        pre_adv = inner_advantages(module, pre, 0, cfg.gamma, cfg.gae_lambda, group)
+        pre_adv = inner_advantages(module, pre, 0, cfg.gamma, cfg.gae_lambda, group,
+                                   cfg.inner_baseline)
         fast = inner_adapt(module, stacked(module.adapted_parameters(), self.num_envs // group),
                            grouped(pre, group), pre_adv, cfg.inner_steps, create_graph=False)
         post = self.collect(repeated(fast, group), seed + self.num_envs)
@@ -476,11 +512,12 @@ class MAMLPolicy(_PredictMixin):
 
     def __init__(self, module: MetaSGDActorCritic, family: str, device: torch.device,
                  inner_steps: int, gamma: float, gae_lambda: float, name: str = "maml",
-                 seed: int = 0, meta: dict | None = None, exploration_episodes: int = 1):
+                 seed: int = 0, meta: dict | None = None, exploration_episodes: int = 1,
+                 inner_baseline: str = "critic"):
         self.module = module.to(device).eval()
         self.algo, self.family, self.device, self.name = "maml", family, device, name
         self.inner_steps, self.exploration_episodes = inner_steps, exploration_episodes
-        self.gamma, self.gae_lambda = gamma, gae_lambda
+        self.gamma, self.gae_lambda, self.inner_baseline = gamma, gae_lambda, inner_baseline
         self._meta = dict(meta or {})
         self.obs_dim, self.seed = module.obs_dim, seed
         self.generator = torch.Generator(device=device).manual_seed(seed)  # predict's draws
@@ -575,7 +612,7 @@ class MAMLPolicy(_PredictMixin):
             self._obs, self._actions, self._logp, self._rewards, self._mask)))
         with torch.enable_grad():
             advantages = inner_advantages(self.module, episodes, 0, self.gamma,
-                                          self.gae_lambda, k)
+                                          self.gae_lambda, k, self.inner_baseline)
             start = {name: w[r] for name, w in self.fast.items()}
             adapted = inner_adapt(self.module, start, grouped(episodes, k), advantages,
                                   self.inner_steps, create_graph=False)
@@ -614,7 +651,8 @@ def load_policy(config: RunConfig, modules: dict[str, nn.Module], family: str,
     get_family(family)  # a clear error for a family this installation lacks
     return MAMLPolicy(module, family, device, config.inner_steps, config.gamma,
                       config.gae_lambda, name=name or "maml", seed=seed, meta=meta,
-                      exploration_episodes=config.inner_episodes)
+                      exploration_episodes=config.inner_episodes,
+                      inner_baseline=config.inner_baseline)
 
 
 ALGORITHMS = (AlgorithmSpec(
