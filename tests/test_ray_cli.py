@@ -67,3 +67,4 @@ def test_bench_ray_times_one_in_process_trainer_per_size_and_each_worker_count()
                                         "ray 1 worker": (1024, 4, 1),
                                         "ray 2 workers": (2048, 4, 2),
                                         "ray 4 workers": (4096, 4, 4)}
+    assert list(plan(8, [3], 1))[2:] == ["ray 1 worker", "ray 3 workers"]  # ratios over 1

@@ -59,10 +59,11 @@ def _trainer(family: str, algo: str, num_envs: int, rollout_steps: int, threads:
 
 def plan(envs_per_worker: int, workers: tuple[int, ...], worker_threads: int
          ) -> dict[str, tuple[int, int, int]]:
-    """The trainers, by name: (simulations, threads, Ray workers; 0 in process)."""
+    """The trainers, by name: (simulations, threads, Ray workers; 0 in process). 1 worker is
+    always timed: the ratios are over it."""
     n, t, most = envs_per_worker, worker_threads, max(workers)
     trainers = {f"in-process x {n}": (n, t, 0), f"in-process x {most * n}": (most * n, most * t, 0)}
-    for w in sorted(set(workers)):
+    for w in sorted({1, *workers}):
         trainers[f"ray {w} worker{'s' if w > 1 else ''}"] = (w * n, t, w)
     return trainers
 
@@ -227,7 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the learner's torch threads, every trainer (default 1)")
     parser.add_argument("--workers", type=int_list("worker counts", 1, 1024, "1,2,4"),
                         default=(1, 2),
-                        help="Ray worker counts to time, comma-separated (default 1,2)")
+                        help="Ray worker counts to time, comma-separated; 1 is always timed "
+                             "(default 1,2)")
     parser.add_argument("--worker-threads", type=positive_int(1024), default=1,
                         help="batch threads of each Ray worker (default 1)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
