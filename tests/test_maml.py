@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import exit_status as _main
-from cli_helpers import load_script
+from maml_run import FLAGS, ITERATION
 
 import robo_meta
 from robo_meta.algos.maml import (
@@ -406,26 +406,8 @@ def test_bad_context_settings_are_errors():
 
 
 # -- training, checkpoints, deployment ----------------------------------------------------------
-FLAGS = ["--family", "point-goal", "--algo", "maml", "--meta-batch", "2",
-         "--rollouts-per-task", "2", "--hidden-sizes", "8", "--outer-epochs", "2",
-         "--minibatches", "2", "--learning-rate", "0.01", "--eval-tasks", "2", "--threads", "1",
-         "--device", "cpu", "--no-progress"]
-ITERATION = 2 * 4 * 50  # pre + post episode of 4 simulations, point-goal's horizon 50
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny maml run of 2 iterations, resumed for 2 more."""
-    run_dir = tmp_path_factory.mktemp("maml") / "run"
-    assert _main(["train", *FLAGS, "--total-steps", 2 * ITERATION, "--out", run_dir]) == 0
-    first = torch.load(run_dir / "state.pt", weights_only=True)
-    assert _main(["train", "--resume", run_dir, "--total-steps", 4 * ITERATION,
-                  "--no-progress"]) == 0
-    return run_dir, first
-
-
-def test_learned_step_sizes_are_saved_loaded_and_resumed(trained):
-    run_dir, first = trained
+def test_learned_step_sizes_are_saved_loaded_and_resumed(tiny_maml_run):
+    run_dir, first = tiny_maml_run
     state = torch.load(run_dir / "state.pt", weights_only=True)
     assert first["algorithm"]["steps"] == 2 * ITERATION
     assert state["algorithm"]["steps"] == state["runner"]["step"] == 4 * ITERATION
@@ -507,8 +489,8 @@ def test_a_context_run_trains_saves_and_adapts_only_its_context(tmp_path):
     assert robo_meta.load_policy(plain, device="cpu").module.context is None
 
 
-def test_evaluation_restores_theta_at_every_trial_start(trained):
-    run_dir, _ = trained
+def test_evaluation_restores_theta_at_every_trial_start(tiny_maml_run):
+    run_dir, _ = tiny_maml_run
     policy = robo_meta.load_policy(run_dir, device="cpu")
     theta = {k: w.detach().clone() for k, w in policy.module.adapted_parameters().items()}
     family = get_family("point-goal")
@@ -544,8 +526,8 @@ def test_evaluation_restores_theta_at_every_trial_start(trained):
     assert not np.array_equal(first[:, 0], first[:, 1])  # episode 2 acts otherwise
 
 
-def test_the_first_episode_samples_and_later_ones_take_the_adapted_mean(trained):
-    run_dir, _ = trained
+def test_the_first_episode_samples_and_later_ones_take_the_adapted_mean(tiny_maml_run):
+    run_dir, _ = tiny_maml_run
     policy = robo_meta.load_policy(run_dir, device="cpu")
     n, obs_dim = 2, policy.module.obs_dim
     obs = np.ones((n, obs_dim))
@@ -566,12 +548,12 @@ def test_the_first_episode_samples_and_later_ones_take_the_adapted_mean(trained)
 
 
 @pytest.mark.parametrize("baseline", ["critic", "linear"])
-def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(trained,
-                                                                              baseline):
+def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(
+        tiny_maml_run, baseline):
     """exploration_episodes 2 (a run's --inner-episodes 2): θ through both exploration
     episodes (sampled), then one step on the two pooled, exactly the training-side step,
     with either inner baseline."""
-    run_dir, _ = trained
+    run_dir, _ = tiny_maml_run
     loaded = robo_meta.load_policy(run_dir, device="cpu")
     policy = MAMLPolicy(loaded.module, "point-goal", torch.device("cpu"), inner_steps=2,
                         gamma=0.99, gae_lambda=0.95, exploration_episodes=2,
@@ -624,8 +606,8 @@ def test_a_run_with_pooled_inner_episodes_deploys_with_them(tmp_path, capsys):
     assert not (tmp_path / "r-k0.json").exists()
 
 
-def test_evaluate_inner_steps_table_and_its_errors(trained, tmp_path, capsys):
-    run_dir, _ = trained
+def test_evaluate_inner_steps_table_and_its_errors(tiny_maml_run, tmp_path, capsys):
+    run_dir, _ = tiny_maml_run
     out = tmp_path / "r.json"
     assert _main(["evaluate", "--policy", run_dir, "--split", "val", "--episodes", "2",
                   "--inner-steps", "0,1,3", "--threads", "1", "--out", out]) == 0
@@ -658,11 +640,11 @@ def test_evaluate_inner_steps_table_and_its_errors(trained, tmp_path, capsys):
 
 
 def test_an_exported_maml_policy_ships_its_trials_without_a_step_and_their_table(
-        trained, tmp_path):
+        tiny_maml_run, tmp_path):
     from robo_meta import pretrained, quality_bars
     from robo_meta.inner_steps import steps_table
 
-    run_dir, _ = trained
+    run_dir, _ = tiny_maml_run
     folder = pretrained.export(run_dir, "point-goal-maml", "robo-meta train ...", root=tmp_path)
     meta = json.loads((folder / "meta.json").read_text())
     assert set(meta["evaluation"]) == {"test", "test-k0", "ood", "ood-k0"}
@@ -697,71 +679,3 @@ def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
         assert _main(["train", *FLAGS, *argv, "--total-steps", ITERATION, "--out", out]) == 2
         assert message in capsys.readouterr().err
         assert not out.exists()
-
-
-def test_evaluate_other_family_scores_a_policy_under_another_protocol(tmp_path, capsys):
-    evaluate_other_family = load_script("evaluate_other_family")
-    run_dir = tmp_path / "h100"
-    flags = [f if f != "point-goal" else "cheetah-vel-h100" for f in FLAGS]
-    assert _main(["train", *flags, "--rollouts-per-task", "1", "--total-steps", 400,
-                  "--out", run_dir]) == 0
-    out = tmp_path / "on-cheetah-vel.json"
-    assert evaluate_other_family.main(["--policy", str(run_dir), "--family", "cheetah-vel",
-                                       "--split", "val", "--episodes", "2",
-                                       "--out", str(out)]) == 0
-    report = json.loads(out.read_text())
-    assert report["family"] == "cheetah-vel" and report["policy"]["family"] == "cheetah-vel-h100"
-    assert {len(t["lengths"][0]) for t in report["tasks"]} == {2}
-    assert {t["lengths"][0][1] for t in report["tasks"]} == {200}  # cheetah-vel's horizon
-    bad = tmp_path / "bad.json"
-    assert evaluate_other_family.main(["--policy", str(run_dir), "--family", "point-goal",
-                                       "--out", str(bad)]) == 2
-    assert "expects 17 observations; family point-goal gives 4" in capsys.readouterr().err
-    assert not bad.exists()
-
-
-def test_the_probe_script_measures_the_inner_step_of_a_trained_policy(trained, capsys):
-    maml_probe = load_script("maml_probe")
-    run_dir, _ = trained
-    assert maml_probe.main(["--policy", str(run_dir), "--tasks", "2", "--rows", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "2 test tasks x 2 rows; horizon 50" in out
-    assert "inner loss on the row's own episode" in out and "cos with the goal" in out
-    assert out.count("vs c = 0") == 10  # 5 scales, own and pooled steps
-    assert maml_probe.main(["--policy", "pretrained:point-goal-dr"]) == 2
-    assert "is not a maml policy" in capsys.readouterr().err
-
-
-def test_the_step_scale_script_matches_the_policys_own_step_and_no_step(trained, capsys):
-    from robo_meta.adaptive import load_policy
-    from robo_meta.inner_steps import taking
-
-    maml_step_scale = load_script("maml_step_scale")
-    run_dir, _ = trained
-    policy = load_policy(run_dir, device="cpu")
-    fam = get_family(policy.family)
-    tasks = maml_step_scale.spread_tasks(fam, "test", 3)
-    assert len(tasks) == 3 and tasks[0] == min(fam.tasks("test"), key=lambda t: t.params[0][1][0])
-    before = {k: a.detach().clone() for k, a in policy.module.inner_lrs.items()}
-    table = maml_step_scale.step_scale(policy, tasks, seeds=2, scales=[0.0, 1.0, 5.0])
-    # the step sizes are back, and c = 1 is the policy's own step, c = 0 no step, bit for bit
-    assert all(torch.equal(a, before[k]) for k, a in policy.module.inner_lrs.items())
-    k = policy.exploration_episodes
-
-    def last_returns():
-        r = run_trials(policy, policy.family, tasks, episodes=k + 1, seeds_per_task=2)
-        return r.returns[:, -1].reshape(2, 3).mean(0)
-
-    np.testing.assert_array_equal(table[1], last_returns())
-    with taking(policy, 0):
-        np.testing.assert_array_equal(table[0], last_returns())
-    assert not np.array_equal(table[2], table[1])  # a 5x step changes what the policy does
-
-    assert maml_step_scale.main(["--policy", str(run_dir), "--tasks", "2", "--seeds", "1",
-                                 "--scales", "0,1"]) == 0
-    out = capsys.readouterr().out
-    assert "2 test tasks x 1 seeds" in out and out.count("task 0") == 2
-    assert maml_step_scale.main(["--policy", str(run_dir), "--scales", "1,-2"]) == 2
-    assert "--scales: must be >= 0, got -2" in capsys.readouterr().err
-    assert maml_step_scale.main(["--policy", "pretrained:point-goal-dr"]) == 2
-    assert "is not a maml policy" in capsys.readouterr().err

@@ -1,0 +1,24 @@
+"""The tiny maml run that test_maml and test_maml_scripts share (through conftest's
+``tiny_maml_run`` fixture): its flags, the env steps of one iteration, and how it trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from cli_helpers import exit_status as _main
+
+FLAGS = ["--family", "point-goal", "--algo", "maml", "--meta-batch", "2",
+         "--rollouts-per-task", "2", "--hidden-sizes", "8", "--outer-epochs", "2",
+         "--minibatches", "2", "--learning-rate", "0.01", "--eval-tasks", "2", "--threads", "1",
+         "--device", "cpu", "--no-progress"]
+ITERATION = 2 * 4 * 50  # pre + post episode of 4 simulations, point-goal's horizon 50
+
+
+def train_tiny_run(run_dir: Path) -> tuple[Path, dict]:
+    """A tiny maml run of 2 iterations, resumed for 2 more: the run and its first state."""
+    assert _main(["train", *FLAGS, "--total-steps", 2 * ITERATION, "--out", run_dir]) == 0
+    first = torch.load(run_dir / "state.pt", weights_only=True)
+    assert _main(["train", "--resume", run_dir, "--total-steps", 4 * ITERATION,
+                  "--no-progress"]) == 0
+    return run_dir, first
