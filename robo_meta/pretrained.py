@@ -11,6 +11,11 @@ check that the card still holds, and the full reports (every trial's returns) in
 ``meta.json["val_curve"]`` keeps the run's quick evaluations (step and episode-1 return on
 ``val``, from its metrics.csv), so whether training had converged can be checked from the
 shipped files too (``robo_meta.quality_bars.plateau``).
+
+Every card evaluates 3 episodes per trial, except a policy that explores K > 2 episodes before
+it adapts (``maml --inner-episodes K``): its card runs K + 1, and since the family's ``dr`` and
+``oracle`` reports hold 3, it also keeps theirs on its own trials (``report-<split>-dr.json``,
+``-oracle.json``), the references of its normalized score and paired differences.
 """
 
 from __future__ import annotations
@@ -45,35 +50,61 @@ from robo_meta.report import (
 
 # the evaluation protocol of every card: K episodes per trial, seeds per task, base seed
 EPISODES, SEED = 3, 0
+# the memoryless references of a card's normalized score and paired differences
+REFERENCES = ("dr", "oracle")
+
+
+def card_episodes(policy) -> int:
+    """Episodes per trial on ``policy``'s card: 3, or K + 1 for one that explores K episodes
+    before its inner step (the card must reach the episode it adapts for)."""
+    return max(EPISODES, getattr(policy, "exploration_episodes", 0) + 1)
 
 
 def evaluate_splits(source: str, seeds: int, splits: tuple[str, ...] = ("test", "ood"),
-                    label: str | None = None) -> dict[str, dict[str, Any]]:
+                    label: str | None = None, root: Path = PRETRAINED_DIR
+                    ) -> dict[str, dict[str, Any]]:
     """The report of ``source`` on each held-out split of its family (CPU, deterministic).
 
     ``label`` is the source the reports name (``pretrained:NAME`` rather than a folder).
     A policy that adapts by gradient steps (``maml``) gets a second report per split under
     ``SPLIT-k0``: the same trials with no inner step (θ itself after the same exploration
-    episode), the baseline of its "return after k steps" table (``steps_reports``).
+    episode), the baseline of its "return after k steps" table (``steps_reports``). Where
+    its card runs more than 3 episodes (``card_episodes``), the family's ``dr`` and
+    ``oracle`` shipped in ``root`` run the same trials too, under ``SPLIT-dr`` and
+    ``SPLIT-oracle`` (``references``).
     """
     policy = load_policy(source, device="cpu")
     family = get_family(policy.family)
-    variants = {"": None, "-k0": 0} if getattr(policy, "algo", None) == "maml" else {"": None}
+    episodes = card_episodes(policy)
+    own = label or source
+    runs = {"": (policy, own, None)}  # report suffix: (policy, the source it names, k)
+    if getattr(policy, "algo", None) == "maml":
+        runs["-k0"] = (policy, own, 0)
+    if episodes != EPISODES:
+        for ref in REFERENCES:
+            folder = root / f"{family.name}-{ref}"
+            if (folder / "meta.json").is_file():
+                runs[f"-{ref}"] = (load_policy(str(folder), device="cpu"),
+                                   f"pretrained:{folder.name}", None)
     reports = {}
     for split in splits:
         if not family.has_split(split):
             continue
         tasks = family.tasks(split)
-        for suffix, k in variants.items():
-            with contextlib.nullcontext() if k is None else taking(policy, k):
-                results = run_trials(policy, family.name, tasks, episodes=EPISODES, seed=SEED,
+        for suffix, (player, named, k) in runs.items():
+            with contextlib.nullcontext() if k is None else taking(player, k):
+                results = run_trials(player, family.name, tasks, episodes=episodes, seed=SEED,
                                      seeds_per_task=seeds)
                 reports[split + suffix] = build_report(
-                    policy=policy, source=label or source, family=family.name, tasks=tasks,
-                    results=results,
-                    split=split, tasks_file=None, episodes=EPISODES, seeds=seeds, seed=SEED,
-                    deterministic=True, device="cpu", num_envs=None)
+                    policy=player, source=named, family=family.name, tasks=tasks,
+                    results=results, split=split, tasks_file=None, episodes=episodes,
+                    seeds=seeds, seed=SEED, deterministic=True, device="cpu", num_envs=None)
     return reports
+
+
+def _is_own(split: str) -> bool:
+    """Whether ``evaluate_splits``'s key ``split`` is the policy's own report, as trained."""
+    return not split.endswith(("-k0", *(f"-{ref}" for ref in REFERENCES)))
 
 
 def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: str = "",
@@ -94,7 +125,7 @@ def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: 
         if curve is not None:
             meta["val_curve"] = curve
         io.write_json(staging / "meta.json", meta)
-        reports = evaluate_splits(str(staging), seeds, label=f"pretrained:{name}")
+        reports = evaluate_splits(str(staging), seeds, label=f"pretrained:{name}", root=root)
         meta["evaluation"] = _evaluation(reports, seeds)
         io.write_json(staging / "meta.json", meta)
         _write_reports(staging, reports)
@@ -134,7 +165,7 @@ def refresh(name: str, root: Path = PRETRAINED_DIR) -> Path:
     meta = io.read_json(folder / "meta.json", "checkpoint meta")
     seeds = meta.get("evaluation", {}).get("test", {}).get("seeds", 1)
     notes = card_notes((folder / "card.md").read_text())
-    reports = evaluate_splits(str(folder), seeds, label=f"pretrained:{name}")
+    reports = evaluate_splits(str(folder), seeds, label=f"pretrained:{name}", root=root)
     meta["evaluation"] = _evaluation(reports, seeds)
     io.write_json(folder / "meta.json", meta)
     _write_reports(folder, reports)
@@ -155,9 +186,9 @@ def shipped_report(name: str, split: str, root: Path = PRETRAINED_DIR) -> dict[s
 
 def _evaluation(reports: dict[str, dict[str, Any]], seeds: int) -> dict[str, Any]:
     """``meta.json["evaluation"]``: the protocol and summary of each split's report."""
-    return {split: {"episodes": EPISODES, "seeds": seeds, "seed": SEED,
+    return {split: {"episodes": r["episodes"], "seeds": seeds, "seed": SEED,
                     **{k: r["summary"][k] for k in ("mean_return", "ci95_return")}}
-            for split, r in reports.items()}
+            for split, r in reports.items() if _is_own(split) or split.endswith("-k0")}
 
 
 def card_notes(text: str) -> str:
@@ -194,15 +225,17 @@ def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:
     if notes:
         lines += ["", notes]
     for split, report in reports.items():
-        if split.endswith("-k0"):
+        if not _is_own(split):
             continue
-        seeds = report["seeds"]
+        seeds, episodes = report["seeds"], report["episodes"]
+        flags = f"--split {split} --seeds {seeds}" + (
+            f" --episodes {episodes}" if episodes != EPISODES else "")
         lines += [
             "", f"## Evaluation on `{split}` ({report['num_tasks']} tasks x {seeds} seed"
-            f"{'s' if seeds > 1 else ''}, {EPISODES} episodes per trial, {action_mode(report)})",
+            f"{'s' if seeds > 1 else ''}, {episodes} episodes per trial, {action_mode(report)})",
             "",
             "```",
-            f"robo-meta evaluate --policy pretrained:{name} --split {split} --seeds {seeds}",
+            f"robo-meta evaluate --policy pretrained:{name} {flags}",
             "```", "", "```", summary_table(report), "```",
         ]
         steps = steps_reports(reports, split)
@@ -211,8 +244,7 @@ def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:
             lines += [
                 "", "Return after k inner steps (the same trials; k = 0 is θ itself after the "
                 "same exploration):", "", "```",
-                f"robo-meta evaluate --policy pretrained:{name} --split {split} --seeds {seeds} "
-                f"--inner-steps 0,{k}",
+                f"robo-meta evaluate --policy pretrained:{name} {flags} --inner-steps 0,{k}",
                 "```", "", "```", steps_table(list(steps[1:]), [0, k], scored), "```"]
     return "\n".join(lines) + "\n"
 
@@ -257,7 +289,9 @@ def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, A
     time, mean return ± 95 % CI by episode, the run's quick-eval curve (``val_curve``, None if
     not stored), and, where the family's ``dr`` and ``oracle`` are
     shipped, the normalized score (bootstrap interval) and the paired difference to ``dr`` by
-    episode. Rows are ordered by family, then dr, oracle, rl2 and the rest by name.
+    episode: against the ``dr`` and ``oracle`` reports a card keeps of its own trials where it
+    has them (``evaluate_splits``), else against the family's. Rows are ordered by family, then
+    dr, oracle, rl2 and the rest by name.
     """
     order = {"dr": 0, "oracle": 1, "rl2": 2}
     rows = []
@@ -268,7 +302,8 @@ def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, A
             continue
         meta = io.read_json(root / name / "meta.json", "checkpoint meta")
         family, algo = meta["family"], meta["algo"]
-        dr, oracle = (reports.get(f"{family}-{a}") for a in ("dr", "oracle"))
+        dr, oracle = (shipped_report(name, f"{split}-{ref}", root)
+                      or reports.get(f"{family}-{ref}") for ref in REFERENCES)
         row = {"name": name, "family": family, "algo": algo, "steps": meta["steps"],
                "wall_time_s": meta.get("wall_time_s"),
                "device": meta.get("device_name", meta.get("device", "")),
@@ -284,23 +319,34 @@ def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, A
 
 
 def matrix_markdown(rows: list[dict[str, Any]]) -> str:
-    """``matrix`` rows as one markdown table (episodes 1 / 2 / 3 in each cell)."""
+    """``matrix`` rows as one markdown table (episodes 1 / 2 / 3 in each cell; for a card of
+    more episodes, the first and its last two, named in the cell)."""
     lines = ["| family | policy | env steps | wall time | return ± 95 % CI, ep 1 / 2 / 3 "
              "| normalized score [95 % CI] | A - dr, paired (* excludes 0) | trained on |",
              "|---|---|---:|---:|---|---|---|---|"]
     for r in rows:
-        ret = " / ".join(f"{m:.1f} ± {c:.1f}" for m, c in zip(r["mean"], r["ci95"], strict=True))
+        ret = _episodes_cell([f"{m:.1f} ± {c:.1f}" for m, c in zip(r["mean"], r["ci95"],
+                                                                     strict=True)])
         ns, d = r["normalized"], r["minus_dr"]
-        score = "" if ns is None or r["algo"] in ("dr", "oracle") else " / ".join(
+        score = "" if ns is None or r["algo"] in ("dr", "oracle") else _episodes_cell([
             f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
-            for v, lo, hi in zip(ns["score"], ns["low"], ns["high"], strict=True))
-        diff = "" if d is None else " / ".join(
+            for v, lo, hi in zip(ns["score"], ns["low"], ns["high"], strict=True)])
+        diff = "" if d is None else _episodes_cell([
             f"{m:+.1f} ± {c:.1f}{'*' if e else ''}"
-            for m, c, e in zip(d["mean"], d["ci95"], d["excludes_zero"], strict=True))
+            for m, c, e in zip(d["mean"], d["ci95"], d["excludes_zero"], strict=True)])
         wall = "" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f} s"
         lines.append(f"| {r['family']} | {r['algo']} | {r['steps'] / 1e6:.1f} M | {wall} "
                      f"| {ret} | {score} | {diff} | {r['device']} |")
     return "\n".join(lines)
+
+
+def _episodes_cell(values: list[str]) -> str:
+    """A matrix cell, one value per episode: episodes 1 / 2 / 3, or of a longer trial the
+    first and the last two, named."""
+    if len(values) <= EPISODES:
+        return " / ".join(values)
+    shown = (0, len(values) - 2, len(values) - 1)
+    return f"(ep {' / '.join(str(i + 1) for i in shown)}) " + " / ".join(values[i] for i in shown)
 
 
 def identification_markdown(root: Path = PRETRAINED_DIR,

@@ -9,8 +9,8 @@ The bars (docs/benchmarks.md; benchmarks, not CI tests) say what adapting well m
   episode 1, paired over the same trials;
 - ``rma`` reaches 0.8 by episode 1 on ``test`` and 0.5 on ``ood``, and ``rma - rl2`` at
   episode 1 is at least 0 (paired);
-- ``maml`` reaches 0.8 on ``test`` in the episode after it adapts (episode 2 after one
-  exploration episode), and its inner steps beat no step there, paired over the same trials
+- ``maml`` reaches 0.8 on ``test`` in the episode after it adapts (episode K + 1 after K
+  exploration episodes), and its inner steps beat no step there, paired over the same trials
   (the shipped ``report-test-k0.json``: θ itself after the same exploration);
 - ``dr`` and ``oracle`` had converged: their quick-evaluation curve (``meta.json["val_curve"]``)
   is flat over the last 20 % of the run (``plateau``; "noisy" where its scatter cannot tell).
@@ -198,8 +198,8 @@ def bars_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| family | valid: oracle - dr (ep 1) | rl2 score ep 2, test (>= 0.8) "
              "| rl2 score ep 2, ood (>= 0.5) | rl2 - dr (ep 2) | rl2 ep 2 - ep 1 (goal tasks) "
              "| rma score ep 1, test (>= 0.8) | rma score ep 1, ood (>= 0.5) "
-             "| rma - rl2 (ep 1, >= 0) | maml score ep 2, test (>= 0.8) "
-             "| maml inner steps - none (ep 2) "
+             "| rma - rl2 (ep 1, >= 0) | maml score after its step (ep K + 1), test (>= 0.8) "
+             "| maml inner steps - none (ep K + 1) "
              "| dr, oracle flat over the last 20 % (rise / gap, 95 % CI) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

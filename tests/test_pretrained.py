@@ -59,13 +59,15 @@ def test_card_test_table_matches_a_fresh_evaluation(name):
 
 
 def test_a_shipped_maml_policy_reproduces_its_reports_with_and_without_its_step():
-    # every trial's returns, both with the inner step (the card) and without (k = 0); the
-    # exploration episode is the same in both, so episode 1 matches across them too
+    # every trial's returns, with the inner step (the card), without (k = 0) and of the
+    # references on the same trials; the exploration episodes are the same with and without
+    # the step, so they match across them too
     name = "cheetah-dir-maml"
     policy = robo_meta.load_policy(f"pretrained:{name}", device="cpu")
     assert (policy.family, policy.algo) == ("cheetah-dir", "maml")
+    k = policy.exploration_episodes
     fresh = pretrained.evaluate_splits(f"pretrained:{name}", 10, ("test",))
-    assert set(fresh) == {"test", "test-k0"}
+    assert set(fresh) == {"test", "test-k0"} | ({"test-dr", "test-oracle"} if k > 2 else set())
     for split in fresh:
         stored = pretrained.shipped_report(name, split)
         now = [np.array(t["returns"]) for t in fresh[split]["tasks"]]
@@ -75,8 +77,8 @@ def test_a_shipped_maml_policy_reproduces_its_reports_with_and_without_its_step(
     with_step, without = ([np.array(t["returns"]) for t in fresh[s]["tasks"]]
                           for s in ("test", "test-k0"))
     for a, b in zip(with_step, without, strict=True):
-        np.testing.assert_array_equal(a[:, 0], b[:, 0])
-        assert not np.array_equal(a[:, 1], b[:, 1])  # the step changed episode 2
+        np.testing.assert_array_equal(a[:, :k], b[:, :k])
+        assert not np.array_equal(a[:, k], b[:, k])  # the step changed episode k + 1
 
 
 def test_refresh_rewrites_only_the_evaluation_tables(tmp_path):
@@ -360,3 +362,47 @@ def test_the_documents_say_what_the_shipped_reports_say():
     text = docs.DOC.read_text()
     start, end = docs.section_span(text)
     assert text[start:end] == docs.section(docs.matrices())
+
+
+def test_a_card_of_k_exploration_episodes_runs_k_plus_1_and_keeps_its_references(tmp_path):
+    """A maml run that explores K = 4 episodes: its card runs 5 per trial, and the family's
+    dr and oracle run the same 5-episode trials beside it, so the matrix can pair them."""
+    from cli_helpers import exit_status
+    from maml_run import FLAGS
+
+    flags = list(FLAGS)
+    flags[flags.index("--rollouts-per-task") + 1] = "4"
+    run = tmp_path / "run"
+    assert exit_status(["train", *flags, "--inner-episodes", "4", "--total-steps", 800,
+                        "--out", run]) == 0
+    root = tmp_path / "pretrained"
+    for ref in ("dr", "oracle"):
+        shutil.copytree(PRETRAINED_DIR / f"point-goal-{ref}", root / f"point-goal-{ref}")
+    # with the seeds of the family's dr card, as every maml card (its references pair)
+    folder = pretrained.export(run, "point-goal-maml", "robo-meta train ...", seeds=3, root=root)
+    splits = ("test", "ood")
+    stored = {p.name for p in folder.glob("report-*.json")}
+    assert stored == {f"report-{s}{x}.json" for s in splits
+                      for x in ("", "-k0", "-dr", "-oracle")}
+    for ref in ("dr", "oracle"):
+        three = pretrained.shipped_report(f"point-goal-{ref}", "test", root)  # 3 episodes
+        five = pretrained.shipped_report("point-goal-maml", f"test-{ref}", root)
+        assert five["episodes"] == 5 and five["policy"]["source"] == f"pretrained:point-goal-{ref}"
+        assert report_format.unpaired_reason(five, three) is None
+        for a, b in zip(five["tasks"], three["tasks"], strict=True):  # same trials, longer
+            np.testing.assert_allclose(np.array(a["returns"])[:, :3], b["returns"], atol=1e-3)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert set(meta["evaluation"]) == {f"{s}{x}" for s in splits for x in ("", "-k0")}
+    assert meta["evaluation"]["test"]["episodes"] == 5
+    card = (folder / "card.md").read_text()
+    assert "5 episodes per trial" in card
+    assert "--split test --seeds 3 --episodes 5 --inner-steps 0,1" in card
+    (row,) = [r for r in pretrained.matrix("test", root) if r["algo"] == "maml"]
+    assert len(row["mean"]) == len(row["normalized"]["score"]) == len(row["minus_dr"]["mean"]) == 5
+    maml = pretrained.shipped_report("point-goal-maml", "test", root)
+    dr = pretrained.shipped_report("point-goal-maml", "test-dr", root)
+    assert row["minus_dr"]["mean"][4] == pytest.approx(
+        np.mean([np.mean(a["returns"], axis=0)[4] - np.mean(b["returns"], axis=0)[4]
+                 for a, b in zip(maml["tasks"], dr["tasks"], strict=True)]))
+    cell = pretrained.matrix_markdown([row]).splitlines()[-1].split(" | ")[4]
+    assert cell.startswith("(ep 1 / 4 / 5) ") and cell.count(" ± ") == 3
