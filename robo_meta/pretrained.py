@@ -325,13 +325,13 @@ def matrix_markdown(rows: list[dict[str, Any]]) -> str:
              "| normalized score [95 % CI] | A - dr, paired (* excludes 0) | trained on |",
              "|---|---|---:|---:|---|---|---|---|"]
     for r in rows:
-        ret = _episodes_cell([f"{m:.1f} ± {c:.1f}" for m, c in zip(r["mean"], r["ci95"],
+        ret = episodes_cell([f"{m:.1f} ± {c:.1f}" for m, c in zip(r["mean"], r["ci95"],
                                                                      strict=True)])
         ns, d = r["normalized"], r["minus_dr"]
-        score = "" if ns is None or r["algo"] in ("dr", "oracle") else _episodes_cell([
+        score = "" if ns is None or r["algo"] in ("dr", "oracle") else episodes_cell([
             f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
             for v, lo, hi in zip(ns["score"], ns["low"], ns["high"], strict=True)])
-        diff = "" if d is None else _episodes_cell([
+        diff = "" if d is None else episodes_cell([
             f"{m:+.1f} ± {c:.1f}{'*' if e else ''}"
             for m, c, e in zip(d["mean"], d["ci95"], d["excludes_zero"], strict=True)])
         wall = "" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f} s"
@@ -340,7 +340,7 @@ def matrix_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _episodes_cell(values: list[str]) -> str:
+def episodes_cell(values: list[str]) -> str:
     """A matrix cell, one value per episode: episodes 1 / 2 / 3, or of a longer trial the
     first and the last two, named."""
     if len(values) <= EPISODES:

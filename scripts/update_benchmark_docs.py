@@ -121,7 +121,8 @@ def readme_rows() -> str:
         minutes = meta["wall_time_s"] / 60
         device = ("2-core CPU" if meta["device"] == "cpu"
                   else meta.get("device_name", meta["device"]).removeprefix("NVIDIA "))
-        returns = " / ".join(f"{r:.1f}" for r in meta["evaluation"]["test"]["mean_return"])
+        returns = pretrained.episodes_cell(
+            [f"{r:.1f}" for r in meta["evaluation"]["test"]["mean_return"]])
         key = (FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER),
                family, README_ORDER.get(algo, 4), name)
         rows.append((key, f"| `{name}` | {shown} | {minutes:.{1 if minutes < 10 else 0}f} min, "
