@@ -18,7 +18,7 @@ Command line (``python scripts/demo.py`` takes the same flags)::
 | ``--policy`` | checkpoint directory, ``pretrained:NAME``, ``sb3:FILE.zip``, random or zero |
 | ``--family`` | task family (default: the policy's; ``random``/``zero`` need it or a tasks file) |
 | ``--task`` | ``val:I``, ``test:I``, ``ood:I`` (task I of that split) or ``FILE.json#I`` |
-| ``--episodes`` | episodes K of the trial (default 3) |
+| ``--episodes`` | episodes K of the trial (default 3; E + 1 if the policy explores E first) |
 | ``--video`` | output ``.mp4`` (default ``videos/<policy>-<family>-<task>.mp4``) |
 | ``--width``, ``--height`` | frame size of one policy, even numbers (default 480 x 360) |
 | ``--fps`` | frames per second (default: the env's, i.e. real time) |

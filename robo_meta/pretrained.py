@@ -34,7 +34,7 @@ from robo_meta import checkpoint, io
 from robo_meta.adaptive import PRETRAINED_DIR, load_policy, pretrained_names
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
-from robo_meta.evaluation import run_trials
+from robo_meta.evaluation import DEFAULT_EPISODES, run_trials, trial_episodes
 from robo_meta.identification import format_r2, milestones
 from robo_meta.inner_steps import steps_table, taking
 from robo_meta.report import (
@@ -48,16 +48,11 @@ from robo_meta.report import (
     unpaired_reason,
 )
 
-# the evaluation protocol of every card: K episodes per trial, seeds per task, base seed
-EPISODES, SEED = 3, 0
+# the evaluation protocol of every card: K episodes per trial (``trial_episodes``: 3, or
+# K + 1 for a policy that explores K before its step), seeds per task, base seed
+EPISODES, SEED = DEFAULT_EPISODES, 0
 # the memoryless references of a card's normalized score and paired differences
 REFERENCES = ("dr", "oracle")
-
-
-def card_episodes(policy) -> int:
-    """Episodes per trial on ``policy``'s card: 3, or K + 1 for one that explores K episodes
-    before its inner step (the card must reach the episode it adapts for)."""
-    return max(EPISODES, getattr(policy, "exploration_episodes", 0) + 1)
 
 
 def evaluate_splits(source: str, seeds: int, splits: tuple[str, ...] = ("test", "ood"),
@@ -69,13 +64,13 @@ def evaluate_splits(source: str, seeds: int, splits: tuple[str, ...] = ("test", 
     A policy that adapts by gradient steps (``maml``) gets a second report per split under
     ``SPLIT-k0``: the same trials with no inner step (θ itself after the same exploration
     episode), the baseline of its "return after k steps" table (``steps_reports``). Where
-    its card runs more than 3 episodes (``card_episodes``), the family's ``dr`` and
+    its card runs more than 3 episodes (``trial_episodes``), the family's ``dr`` and
     ``oracle`` shipped in ``root`` run the same trials too, under ``SPLIT-dr`` and
     ``SPLIT-oracle`` (``references``).
     """
     policy = load_policy(source, device="cpu")
     family = get_family(policy.family)
-    episodes = card_episodes(policy)
+    episodes = trial_episodes(policy)
     own = label or source
     runs = {"": (policy, own, None)}  # report suffix: (policy, the source it names, k)
     if getattr(policy, "algo", None) == "maml":

@@ -31,8 +31,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--family", help="task family (default: the policy's family)")
     parser.add_argument("--task", default="test:0",
                         help="val:I, test:I, ood:I or FILE.json#I (default test:0)")
-    parser.add_argument("--episodes", type=positive_int(MAX_EPISODES), default=3,
-                        help="episodes per trial K (default 3)")
+    parser.add_argument("--episodes", type=positive_int(MAX_EPISODES),
+                        help="episodes per trial K (default 3, or E + 1 for a policy that "
+                             "explores E episodes before it adapts)")
     parser.add_argument("--video", type=Path,
                         help="output .mp4 (default videos/POLICY-FAMILY-TASK.mp4)")
     parser.add_argument("--width", type=positive_int(MAX_SIDE), default=480,
@@ -85,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         if args.compare:
             policies.append(load_policy(args.compare, device=device, family=family,
                                         seed=args.seed))
+    if args.episodes is None:
+        from robo_meta.evaluation import trial_episodes
+
+        args.episodes = trial_episodes(*policies)
     task = demo.resolve_task(ref, family)
     family_name = get_family(family).name
     print(f"task {args.task} of {family_name}: {task.short()}")

@@ -49,8 +49,9 @@ def add_parser(subparsers) -> None:
                         help="JSON list of Task.to_dict() objects, instead of a split")
     parser.add_argument("--train-tasks", type=positive_int(MAX_TASKS), default=40,
                         help="tasks sampled for --split train (default 40)")
-    parser.add_argument("--episodes", type=positive_int(MAX_EPISODES), default=3,
-                        help=f"episodes per trial K (default 3, at most {MAX_EPISODES})")
+    parser.add_argument("--episodes", type=positive_int(MAX_EPISODES),
+                        help=f"episodes per trial K (at most {MAX_EPISODES}; default 3, or "
+                             "E + 1 for a policy that explores E episodes before it adapts)")
     parser.add_argument("--seeds", type=positive_int(MAX_SEEDS), default=1,
                         help=f"trials per task (default 1, at most {MAX_SEEDS})")
     parser.add_argument("--seed", type=seed, default=0, help="base seed (default 0; < 2**32)")
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from robo_meta import report as reports
     from robo_meta.adaptive import load_policy_on_family
     from robo_meta.device import resolve_device
-    from robo_meta.evaluation import run_trials
+    from robo_meta.evaluation import run_trials, trial_episodes
     from robo_meta.sb3_policy import trusting_pickle
 
     device = resolve_device(args.device)
@@ -157,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
             args.policy, args.family, task_family=file_tasks[0].family if file_tasks else None,
             device=device, seed=args.seed)
     family_name = get_family(family).name
+    if args.episodes is None:
+        args.episodes = trial_episodes(policy)
     tasks, split = resolve_tasks(args, family, file_tasks)
     label = split or args.tasks_file.stem
     out = args.out or Path("reports") / f"{policy.name}-{family_name}-{label}.json"
