@@ -97,9 +97,14 @@ def evaluate_splits(source: str, seeds: int, splits: tuple[str, ...] = ("test", 
     return reports
 
 
+def _is_reference(split: str) -> bool:
+    """Whether ``evaluate_splits``'s key ``split`` is a reference's (``SPLIT-dr``...)."""
+    return split.endswith(tuple(f"-{ref}" for ref in REFERENCES))
+
+
 def _is_own(split: str) -> bool:
     """Whether ``evaluate_splits``'s key ``split`` is the policy's own report, as trained."""
-    return not split.endswith(("-k0", *(f"-{ref}" for ref in REFERENCES)))
+    return not split.endswith("-k0") and not _is_reference(split)
 
 
 def export(run_dir: str | Path, name: str, command: str, seeds: int = 1, notes: str = "",
@@ -183,7 +188,7 @@ def _evaluation(reports: dict[str, dict[str, Any]], seeds: int) -> dict[str, Any
     """``meta.json["evaluation"]``: the protocol and summary of each split's report."""
     return {split: {"episodes": r["episodes"], "seeds": seeds, "seed": SEED,
                     **{k: r["summary"][k] for k in ("mean_return", "ci95_return")}}
-            for split, r in reports.items() if _is_own(split) or split.endswith("-k0")}
+            for split, r in reports.items() if not _is_reference(split)}
 
 
 def card_notes(text: str) -> str:
