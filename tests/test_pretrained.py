@@ -406,3 +406,18 @@ def test_a_card_of_k_exploration_episodes_runs_k_plus_1_and_keeps_its_references
                  for a, b in zip(maml["tasks"], dr["tasks"], strict=True)]))
     cell = pretrained.matrix_markdown([row]).splitlines()[-1].split(" | ")[4]
     assert cell.startswith("(ep 1 / 4 / 5) ") and cell.count(" ± ") == 3
+
+
+def test_the_policy_list_names_the_episodes_of_a_longer_trial(capsys):
+    from cli_helpers import exit_status
+
+    assert pretrained.episodes_cell(["1.0", "2.0", "3.0"]) == "1.0 / 2.0 / 3.0"
+    assert pretrained.episodes_cell(list("abcde")) == "(ep 1 / 4 / 5) a / d / e"
+    assert exit_status(["policies"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line}
+    maml = json.loads((PRETRAINED_DIR / "cheetah-vel-maml" / "meta.json").read_text())
+    k = maml["evaluation"]["test"]["episodes"]
+    assert f"(ep 1 / {k - 1} / {k})" in rows["cheetah-vel-maml"]
+    dr = json.loads((PRETRAINED_DIR / "cheetah-vel-dr" / "meta.json").read_text())
+    assert rows["cheetah-vel-dr"].endswith(
+        " / ".join(f"{v:.1f}" for v in dr["evaluation"]["test"]["mean_return"]))

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from robo_meta.text import table
 
     print(table([[r["name"], r["family"], r["algo"], f"{r['steps']:,}", r["device"],
-                  " ".join(f"{v:.1f}" for v in r["test_return"])] for r in rows],
+                  pretrained.episodes_cell([f"{v:.1f}" for v in r["test_return"]])]
+                 for r in rows],
                 ["name", "family", "algo", "steps", "trained on", "test return by episode"]))
     print("\nuse: --policy pretrained:NAME (evaluate, demo) or "
           "robo_meta.load_policy('pretrained:NAME')")
