@@ -45,15 +45,20 @@ intervals are over the seeds within each task. A normalized score is meaningless
 `walker-params` oracles read their features through an encoder (`--latent-dim 8`);
 `cheetah-params` (2026-11-27) and `walker-params` (2026-11-28) were recalibrated and their
 four rows retrained (docs/families.md). Wall time is training time (collection and updates)
-on the device named; the CPU rows shared the 2-core machine with other jobs."""
+on the device named; the CPU rows shared the 2-core machine with other jobs. A `maml` row
+runs 21 episodes a trial (20 explore, then one step): its cells show episodes 1, 20 and 21,
+against the family's `dr` and `oracle` on those same trials."""
 
 BARS = """The quality bars (`robo-meta policies bars`, from the same reports): each cell holds the
 value and whether the bar is met ("yes"/"NO"); differences are paired, 95 % Student-t over
 tasks (a difference passes when its interval excludes 0 above it; `rma - rl2` passes at a
-mean of at least 0, `*` where it is also significant). `maml` is scored in episode 2, the
-first after its exploration episode, and its inner step must beat none there: the same trials
-with no step (θ itself after the same exploration) ship as `report-test-k0.json` beside its
-`report-test.json`. A normalized-score bar reads "n/a" on
+mean of at least 0, `*` where it is also significant). `maml` is scored in episode K + 1,
+the first after its K exploration episodes (21 for the shipped ones, which explore 20), and
+its inner step must beat none there: the same trials with no step (θ itself after the same
+exploration) ship as `report-test-k0.json` beside its `report-test.json`, and the family's
+`dr` and `oracle` on the same 21-episode trials as `report-test-dr.json` and
+`report-test-oracle.json`, the references of its normalized score and of `maml - dr` in the
+matrix. A normalized-score bar reads "n/a" on
 a split where `oracle - dr` is not significantly positive: the score means nothing there.
 The last column asks whether `dr` and `oracle` had converged: the rise of their quick-eval
 curve (`val`, episode 1, stored in each `meta.json`) over the last 20 % of the run, a
