@@ -31,12 +31,11 @@ from robo_meta.envs.errors import RoboMetaError
 DEFAULT_EPISODES = 3  # episodes per trial unless asked: enough to see a memory adapt
 
 
-def trial_episodes(*policies) -> int:
-    """Episodes per trial that show ``policies`` adapting: ``DEFAULT_EPISODES``, or K + 1
-    where one explores K episodes before its inner step (maml ``--inner-episodes K``), so
-    that the trial reaches the episode it adapted for."""
-    return max(DEFAULT_EPISODES,
-               *(getattr(p, "exploration_episodes", 0) + 1 for p in policies))
+def trial_episodes(*policies, at_least: int = DEFAULT_EPISODES) -> int:
+    """Episodes per trial that show ``policies`` adapting: ``at_least``, or K + 1 where one
+    explores K episodes before its inner step (maml ``--inner-episodes K``), so that the
+    trial reaches the episode it adapted for."""
+    return max(at_least, *(getattr(p, "exploration_episodes", 0) + 1 for p in policies))
 
 
 @dataclass

@@ -29,7 +29,7 @@ from robo_meta.config import RunConfig
 from robo_meta.device import device_name
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
-from robo_meta.evaluation import run_trials
+from robo_meta.evaluation import run_trials, trial_episodes
 from robo_meta.logger import Logger
 
 EVAL_SEED = 10_000  # quick evaluations reset their trials with this seed: comparable over time
@@ -149,8 +149,7 @@ class Runner:
         exploring (maml's ``--inner-episodes``), so the curve shows an adapted episode."""
         tasks = self.family.tasks("val")[: self.config.eval_tasks]
         policy = self.algorithm.adaptive_policy()
-        episodes = max(self.config.episodes_per_trial,
-                       getattr(policy, "exploration_episodes", 0) + 1)
+        episodes = trial_episodes(policy, at_least=self.config.episodes_per_trial)
         results = run_trials(policy, self.family, tasks, episodes=episodes, seed=EVAL_SEED,
                              threads=self.config.threads)
         scored = ~results.failed.any(axis=1)  # a failed simulation's episode has no return
