@@ -1,5 +1,6 @@
 """The tiny maml run that test_maml and test_maml_scripts share (through conftest's
-``tiny_maml_run`` fixture): its flags, the env steps of one iteration, and how it trains."""
+``tiny_maml_run`` fixture): its flags, the env steps of one iteration, and how it trains;
+and the same run exploring K episodes before its step (``train_explorer``)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,12 @@ def train_tiny_run(run_dir: Path) -> tuple[Path, dict]:
     assert _main(["train", "--resume", run_dir, "--total-steps", 4 * ITERATION,
                   "--no-progress"]) == 0
     return run_dir, first
+
+
+def train_explorer(run_dir: Path, k: int) -> Path:
+    """One iteration of the tiny run with ``--inner-episodes k`` (k simulations per task)."""
+    flags = list(FLAGS)
+    flags[flags.index("--rollouts-per-task") + 1] = str(k)
+    assert _main(["train", *flags, "--inner-episodes", str(k), "--total-steps",
+                  2 * 2 * k * 50, "--out", run_dir]) == 0
+    return run_dir

@@ -254,3 +254,26 @@ def test_bench_loop_and_batch_compute_the_same_returns():
     assert result["max_return_difference"] == 0.0  # single env == batched simulation, bitwise
     assert result["batched_speedup"] == result["loop_s"] / result["batched_s"]
     assert "run_trials, one batch" in format_table(result)
+
+
+def test_evaluate_runs_enough_episodes_for_a_policy_that_explores_several(tmp_path, capsys):
+    """Without --episodes, a trial runs 3 episodes, or K + 1 for a policy that explores K:
+    it must reach the episode the policy adapted for (and the demo's trial likewise)."""
+    from maml_run import train_explorer
+
+    from robo_meta import load_policy
+    from robo_meta.evaluation import trial_episodes
+
+    run_dir = train_explorer(tmp_path / "k4", 4)
+    policy = load_policy(run_dir, device="cpu")
+    zero = load_policy("zero", family="point-goal")
+    assert trial_episodes(zero) == 3 and trial_episodes(policy) == trial_episodes(zero, policy) == 5
+    assert trial_episodes(policy, at_least=7) == 7
+    assert main(["evaluate", "--policy", str(run_dir), "--split", "val", "--inner-steps", "0,1",
+                 "--out", str(tmp_path / "r.json")]) == 0
+    assert "return (episode 5)" in capsys.readouterr().out
+    for k in (0, 1):
+        assert json.loads((tmp_path / f"r-k{k}.json").read_text())["episodes"] == 5
+    assert main(["evaluate", "--policy", "zero", "--family", "point-goal", "--split", "val",
+                 "--out", str(tmp_path / "z.json")]) == 0
+    assert json.loads((tmp_path / "z.json").read_text())["episodes"] == 3

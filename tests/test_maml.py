@@ -606,29 +606,6 @@ def test_a_run_with_pooled_inner_episodes_deploys_with_them(tmp_path, capsys):
     assert not (tmp_path / "r-k0.json").exists()
 
 
-def test_evaluate_runs_enough_episodes_for_a_policy_that_explores_several(tmp_path, capsys):
-    """Without --episodes, a trial runs 3 episodes, or K + 1 for a policy that explores K:
-    it must reach the episode the policy adapted for (and the demo's trial likewise)."""
-    from robo_meta.evaluation import trial_episodes
-
-    run_dir = tmp_path / "k4"
-    flags = list(FLAGS)
-    flags[flags.index("--rollouts-per-task") + 1] = "4"
-    assert _main(["train", *flags, "--inner-episodes", "4", "--total-steps", 800,
-                  "--out", run_dir]) == 0
-    policy = robo_meta.load_policy(run_dir, device="cpu")
-    zero = robo_meta.load_policy("zero", family="point-goal")
-    assert trial_episodes(zero) == 3 and trial_episodes(policy) == trial_episodes(zero, policy) == 5
-    assert _main(["evaluate", "--policy", run_dir, "--split", "val", "--inner-steps", "0,1",
-                  "--out", tmp_path / "r.json"]) == 0
-    assert "return (episode 5)" in capsys.readouterr().out
-    for k in (0, 1):
-        assert json.loads((tmp_path / f"r-k{k}.json").read_text())["episodes"] == 5
-    assert _main(["evaluate", "--policy", "zero", "--family", "point-goal", "--split", "val",
-                  "--out", tmp_path / "z.json"]) == 0
-    assert json.loads((tmp_path / "z.json").read_text())["episodes"] == 3
-
-
 def test_evaluate_inner_steps_table_and_its_errors(tiny_maml_run, tmp_path, capsys):
     run_dir, _ = tiny_maml_run
     out = tmp_path / "r.json"

@@ -367,14 +367,9 @@ def test_the_documents_say_what_the_shipped_reports_say():
 def test_a_card_of_k_exploration_episodes_runs_k_plus_1_and_keeps_its_references(tmp_path):
     """A maml run that explores K = 4 episodes: its card runs 5 per trial, and the family's
     dr and oracle run the same 5-episode trials beside it, so the matrix can pair them."""
-    from cli_helpers import exit_status
-    from maml_run import FLAGS
+    from maml_run import train_explorer
 
-    flags = list(FLAGS)
-    flags[flags.index("--rollouts-per-task") + 1] = "4"
-    run = tmp_path / "run"
-    assert exit_status(["train", *flags, "--inner-episodes", "4", "--total-steps", 800,
-                        "--out", run]) == 0
+    run = train_explorer(tmp_path / "run", 4)
     root = tmp_path / "pretrained"
     for ref in ("dr", "oracle"):
         shutil.copytree(PRETRAINED_DIR / f"point-goal-{ref}", root / f"point-goal-{ref}")
