@@ -249,7 +249,7 @@ def load_policy(source: str | Path, device: str | torch.device = "auto",
     from robo_meta.algos import config_from_dict, get_algorithm
 
     try:
-        run_config = config_from_dict(config["train"])
+        run_config = config_from_dict(config["train"], saved=True)
     except (RoboMetaError, TypeError) as exc:  # TypeError: a field of the wrong kind
         raise RoboMetaError(f"corrupt checkpoint {source}: config.json: {exc}") from None
     modules = checkpoint.build_modules(config, state, source, device)

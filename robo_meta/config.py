@@ -5,6 +5,11 @@ checkpoint cadence); each algorithm's config extends it with its own fields (``P
 ``robo_meta.algos.ppo``). The CLI builds its flags from the algorithm's config class with
 tyro, which reads the field docstrings, so a new field is a new documented flag. One source
 of defaults: the dataclass.
+
+A saved run's ``config.json`` names every field its code had. A field it lacks is newer than
+the run, which trained as the code did before the field existed; where today's default is not
+that behaviour, the class lists the old value in ``former_defaults`` and ``from_saved`` uses
+it. So a default can change without changing how old runs load, resume and evaluate.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from robo_meta import io
 from robo_meta.envs.errors import RoboMetaError, did_you_mean
@@ -54,6 +59,10 @@ class RunConfig:
     the same networks and sizes), with a fresh optimizer: fine-tuning, or a curriculum's next
     stage; empty: fresh weights. --resume continues from the run's own checkpoint instead."""
 
+    former_defaults: ClassVar[dict[str, Any]] = {}
+    """Fields added after runs were saved whose default is not what those runs did: the
+    value a saved config.json that lacks the field means (see the module's docstring)."""
+
     def validate(self: C) -> C:
         """Check the shared fields; algorithm configs extend this with their own checks."""
         check_range(self, "total_steps", 1, 10**13)
@@ -86,6 +95,11 @@ class RunConfig:
                                 f"{data.get('algo', cls.algo)}{did_you_mean(unknown[0], names)}")
         return cls(**data)
 
+    @classmethod
+    def from_saved(cls: type[C], data: dict[str, Any]) -> C:
+        """The config of a saved run's fields: those it lacks take their former defaults."""
+        return cls.from_dict({**cls.former_defaults, **data})
+
 
 def check_range(config: Any, name: str, low: float, high: float, low_open: bool = False) -> None:
     """``config.name`` is a finite number of the field's kind in [low, high] (or (low, high])."""
@@ -101,15 +115,17 @@ def check_range(config: Any, name: str, low: float, high: float, low_open: bool 
                             f"{shown(high)}], got {value!r}")
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The config fields in ``path``: a JSON object of fields, or a run's own config.json.
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], bool]:
+    """(the config fields in ``path``, whether it is a saved run's): a JSON object of fields,
+    or a run's own config.json.
 
     A run directory's ``config.json`` holds the fields under ``"train"`` beside the module
-    specs, so ``--config runs/x/config.json`` repeats that run's settings.
+    specs, so ``--config runs/x/config.json`` repeats that run's settings; the fields it lacks
+    then mean their ``former_defaults``, where a hand-written file's mean today's defaults.
     """
     data = io.read_json(path, "config")
     if not isinstance(data, dict):
         raise RoboMetaError(f"config {path} must hold a JSON object")
     if "train" in data and isinstance(data["train"], dict):
-        data = data["train"]
-    return data
+        return data["train"], True
+    return data, False

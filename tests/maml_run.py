@@ -10,9 +10,9 @@ import torch
 from cli_helpers import exit_status as _main
 
 FLAGS = ["--family", "point-goal", "--algo", "maml", "--meta-batch", "2",
-         "--rollouts-per-task", "2", "--hidden-sizes", "8", "--outer-epochs", "2",
-         "--minibatches", "2", "--learning-rate", "0.01", "--eval-tasks", "2", "--threads", "1",
-         "--device", "cpu", "--no-progress"]
+         "--rollouts-per-task", "2", "--inner-episodes", "1", "--hidden-sizes", "8",
+         "--outer-epochs", "2", "--minibatches", "2", "--learning-rate", "0.01",
+         "--eval-tasks", "2", "--threads", "1", "--device", "cpu", "--no-progress"]
 ITERATION = 2 * 4 * 50  # pre + post episode of 4 simulations, point-goal's horizon 50
 
 
@@ -29,6 +29,7 @@ def train_explorer(run_dir: Path, k: int) -> Path:
     """One iteration of the tiny run with ``--inner-episodes k`` (k simulations per task)."""
     flags = list(FLAGS)
     flags[flags.index("--rollouts-per-task") + 1] = str(k)
-    assert _main(["train", *flags, "--inner-episodes", str(k), "--total-steps",
+    flags[flags.index("--inner-episodes") + 1] = str(k)
+    assert _main(["train", *flags, "--total-steps",
                   2 * 2 * k * 50, "--out", run_dir]) == 0
     return run_dir

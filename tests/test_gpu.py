@@ -55,8 +55,8 @@ def test_training_on_cuda_writes_a_loadable_checkpoint(tmp_path, algo):
 
 
 TINY = {"maml": ["--family", "point-goal", "--meta-batch", "2", "--rollouts-per-task", "2",
-                 "--hidden-sizes", "8", "--outer-epochs", "2", "--minibatches", "2",
-                 "--total-steps", "800"],
+                 "--inner-episodes", "1", "--hidden-sizes", "8", "--outer-epochs", "2",
+                 "--minibatches", "2", "--total-steps", "800"],
         "rma": ["--family", "hopper-params", "--num-envs", "4", "--rollout-steps", "16",
                 "--epochs", "1", "--minibatches", "2", "--adapter-epochs", "1", "--history", "6",
                 "--latent-dim", "3", "--hidden-sizes", "16", "--encoder-sizes", "8",

@@ -105,7 +105,8 @@ def get_algorithm(name: str) -> AlgorithmSpec:
     return _REGISTRY[name]
 
 
-def config_from_dict(data: dict[str, Any]) -> RunConfig:
-    """The validated config of the algorithm that ``data["algo"]`` names."""
-    algo = data.get("algo", RunConfig.algo)
-    return get_algorithm(str(algo)).config_class.from_dict(data).validate()
+def config_from_dict(data: dict[str, Any], saved: bool = False) -> RunConfig:
+    """The validated config of the algorithm that ``data["algo"]`` names; ``saved``: the
+    fields of a saved run's config.json, whose missing fields take their former defaults."""
+    config_class = get_algorithm(str(data.get("algo", RunConfig.algo))).config_class
+    return (config_class.from_saved(data) if saved else config_class.from_dict(data)).validate()

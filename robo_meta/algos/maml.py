@@ -16,34 +16,40 @@ MAML's own estimators have higher variance; MAML's drops the term that credits t
 pre-update episodes' sampling). ProMP's KL penalty between pre- and post-update policies is
 left out: the clip alone bounds the outer step here.
 
-Unit of adaptation: one simulation. Each simulation of the meta-batch runs one pre-update
-episode with θ (sampled actions), takes ``inner_steps`` gradient steps on that episode alone
-(repeated steps reuse it, importance-weighted by the LVC ratio), then one post-update episode
-with its own θ'. That is what a deployed policy can do in a trial (explore for an episode,
-adapt on it), so training and evaluation match; ``rollouts_per_task`` simulations share a task
-only so that the outer advantages are normalized per task. Every simulation's inner step runs
-in one batched call: per-row fast weights stacked (n, ...), the forward pass
-``functional_call`` under ``vmap``, and the per-row gradients from one ``autograd.grad`` of
-the sum of the rows' losses (row i's loss depends only on row i's copy of the weights).
+Unit of adaptation: a group of ``inner_episodes`` simulations of one task (by default all of
+its ``rollouts_per_task``, 20: MAML's "fast batch"). Each simulation runs one pre-update
+episode with θ (sampled actions); the group takes ``inner_steps`` gradient steps on those
+episodes pooled (repeated steps reuse them, importance-weighted by the LVC ratio), then each
+of its simulations runs one post-update episode with the group's θ'. That is what a deployed
+policy does in a trial (explore ``inner_episodes`` episodes, adapt on them), so training and
+evaluation match. Every group's inner step runs in one batched call: per-row fast weights
+stacked (n, ...), the forward pass ``functional_call`` under ``vmap``, and the per-row
+gradients from one ``autograd.grad`` of the sum of the rows' losses (row i's loss depends
+only on row i's copy of the weights).
 
-Baseline: the critic of ``MetaSGDActorCritic`` (a value network, not MAML's linear feature
-baseline), one head for the pre-update and one for the post-update episodes, regressed on the
-discounted returns; it is a function of the state only, so the policy gradient stays
-unbiased, and it needs no fitting at deployment. Advantages are GAE(λ) over each episode (the
-horizon ends it: no bootstrap, as MAML's finite-horizon tasks).
+Baselines. The inner step's, by default, is MAML's linear feature baseline
+(``inner_baseline = "linear"``): a ridge fit of the discounted returns on features of the
+group's own exploration episodes, made afresh at every adaptation, so a deployed policy needs
+nothing but those episodes. ``"critic"`` takes GAE(λ) on the meta-learned critic instead
+(the default until 2026-11-30, which did not adapt significantly here). The outer
+advantages come from the critic of ``MetaSGDActorCritic``, one head for the pre-update and
+one for the post-update episodes, regressed on the discounted returns; both baselines are
+functions of the state only, so the policy gradient stays unbiased. Advantages run over each
+episode (the horizon ends it: no bootstrap, as MAML's finite-horizon tasks).
 
 Reward normalization: none on the rewards themselves. The inner step normalizes its
-advantages per simulation (mean 0, std 1 over the episode), so its size does not depend on the
-family's reward scale and a deployed policy computes exactly the same step from one episode,
-with no running statistics. The outer advantages are normalized per task (ProMP). The critic
-regresses returns divided by ``return_scale``, a running std saved with the network.
+advantages over each group's pooled episodes (mean 0, std 1), so its size does not depend on
+the family's reward scale and a deployed policy computes exactly the same step from its
+exploration episodes, with no running statistics. The outer advantages are normalized per
+task (ProMP). The critic regresses returns divided by ``return_scale``, a running std saved
+with the network.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -66,14 +72,22 @@ LINEAR_BASELINE_RIDGE = 1e-5  # rllab's LinearFeatureBaseline, which MAML's runs
 class MAMLConfig(RunConfig):
     """A maml run: the shared run fields plus the inner and outer loops' own."""
 
+    former_defaults: ClassVar[dict[str, Any]] = {
+        # runs saved before 2026-11-30 explored one episode per step on the critic's
+        # advantages, with neither guard
+        "inner_episodes": 1, "inner_baseline": "critic", "squash_mean": False,
+        "min_log_std": None}
+
     meta_batch: int = 20
     """Tasks per iteration (the meta-batch)."""
-    rollouts_per_task: int = 5
-    """Simulations per task, each running one pre- and one post-update episode."""
-    inner_episodes: int = 1
-    """Exploration episodes each inner step is taken on, pooled (MAML's fast batch: 20).
-    In training, groups of this many of a task's simulations share one step; a deployed
-    trial explores this many episodes with θ, then adapts. Must divide rollouts_per_task."""
+    rollouts_per_task: int = 20
+    """Simulations per task, each running one pre- and one post-update episode (MAML's fast
+    batch: 20 episodes per task)."""
+    inner_episodes: int | None = None
+    """Exploration episodes each inner step is taken on, pooled (None: all of a task's
+    rollouts_per_task, MAML's fast batch). In training, groups of this many of a task's
+    simulations share one step; a deployed trial explores this many episodes with θ, then
+    adapts. Must divide rollouts_per_task."""
     inner_steps: int = 1
     """Inner gradient steps per adaptation (on the same exploration episodes)."""
     inner_lr: float = 0.1
@@ -92,7 +106,7 @@ class MAMLConfig(RunConfig):
     """Discount factor."""
     gae_lambda: float = 0.95
     """GAE(λ) parameter of the outer advantages, and of the inner ones on the critic."""
-    inner_baseline: str = "critic"
+    inner_baseline: str = "linear"
     """Baseline of the inner step's advantages: critic (GAE(λ) on the meta-learned critic) or
     linear (MAML's: a linear fit of the returns on the task's own exploration episodes, made
     afresh at every adaptation; advantages are the returns minus the fit)."""
@@ -104,10 +118,11 @@ class MAMLConfig(RunConfig):
     """Hidden layers of the actor and the critic (ProMP: 64, 64)."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy."""
-    squash_mean: bool = False
-    """Bound the mean action to (-1, 1) with a tanh (families whose actions are [-1, 1])."""
-    min_log_std: float | None = None
-    """Floor of the log standard deviation (None: none); keeps the exploration episode
+    squash_mean: bool = True
+    """Bound the mean action to (-1, 1) with a tanh (families whose actions are [-1, 1]; the
+    shipped ones all are): the inner step cannot push it out of the motors' range."""
+    min_log_std: float | None = -0.5
+    """Floor of the log standard deviation (None: none); keeps the exploration episodes
     informative."""
     adapt: str = "weights"
     """What the inner step moves: weights (MAML / Meta-SGD: the actor's weights and log std)
@@ -121,6 +136,8 @@ class MAMLConfig(RunConfig):
             raise RoboMetaError(f"MAMLConfig is for maml, not {self.algo!r}")
         check_range(self, "meta_batch", 1, 1 << 14)
         check_range(self, "rollouts_per_task", 1, 1 << 14)
+        if self.inner_episodes is None:  # resolved here, so a saved config names the number
+            self.inner_episodes = self.rollouts_per_task
         check_range(self, "inner_episodes", 1, 1 << 14)
         if self.rollouts_per_task % self.inner_episodes:
             raise RoboMetaError(f"inner_episodes ({self.inner_episodes}) must divide "
@@ -317,7 +334,8 @@ class MAML:
         space = self.env.single_action_space
         if config.squash_mean and not (np.all(space.low == -1.0) and np.all(space.high == 1.0)):
             raise RoboMetaError(f"--squash-mean bounds the mean to (-1, 1), but {family.name}'s "
-                                f"actions range over [{space.low.min()}, {space.high.max()}]")
+                                f"actions range over [{space.low.min()}, {space.high.max()}]"
+                                f" (train with --no-squash-mean)")
         spec = policy_spec(config, obs_dim, act_dim)
         with torch.random.fork_rng(devices=[]):  # weights from the run seed, not global state
             torch.manual_seed(config.seed)
@@ -513,7 +531,7 @@ class MAMLPolicy(_PredictMixin):
     def __init__(self, module: MetaSGDActorCritic, family: str, device: torch.device,
                  inner_steps: int, gamma: float, gae_lambda: float, name: str = "maml",
                  seed: int = 0, meta: dict | None = None, exploration_episodes: int = 1,
-                 inner_baseline: str = "critic"):
+                 inner_baseline: str = "linear"):
         self.module = module.to(device).eval()
         self.algo, self.family, self.device, self.name = "maml", family, device, name
         self.inner_steps, self.exploration_episodes = inner_steps, exploration_episodes

@@ -65,17 +65,22 @@ def resolve_config(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
     except argparse.ArgumentError as exc:
         raise RoboMetaError(str(exc)) from None
     data: dict[str, Any] = {}
+    saved_runs = False  # a run's own config.json, whose missing fields mean former defaults
     if options.resume is not None:
         saved = options.resume / "config.json"
         if not saved.is_file():
             raise RoboMetaError(f"--resume {options.resume}: no config.json there")
-        data.update(read_config_file(saved))
+        data.update(read_config_file(saved)[0])
+        saved_runs = True
     if options.config is not None:
-        data.update(read_config_file(options.config))
+        fields, from_run = read_config_file(options.config)
+        data.update(fields)
+        saved_runs = saved_runs or from_run
     algo = _peek_algo(rest) or data.get("algo") or RunConfig.algo
     spec = get_algorithm(str(algo))
     data["algo"] = spec.name
-    default = spec.config_class.from_dict(data)
+    default = (spec.config_class.from_saved(data) if saved_runs
+               else spec.config_class.from_dict(data))
     description = (f"{spec.name}: {spec.summary}.\n\n{_config_doc(spec.config_class)}"
                    f"Algorithms: {', '.join(algorithm_names())}"
                    f" (robo-meta train --algo NAME --help).\n\n{RUNNER_OPTIONS}")
