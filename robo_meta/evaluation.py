@@ -38,6 +38,13 @@ def trial_episodes(*policies, at_least: int = DEFAULT_EPISODES) -> int:
     return max(at_least, *(getattr(p, "exploration_episodes", 0) + 1 for p in policies))
 
 
+def shown_episodes(n: int) -> list[int]:
+    """The episodes (0-based) that a line or a table cell shows of an ``n``-episode trial:
+    every one of up to DEFAULT_EPISODES, else the first and the last two (for a policy that
+    explores K episodes: 1, K and K + 1, before and after its step)."""
+    return list(range(n)) if n <= DEFAULT_EPISODES else [0, n - 2, n - 1]
+
+
 @dataclass
 class TrialResults:
     """Per-trial results; trial r ran ``tasks[r % len(tasks)]`` with seed ``seeds[r]``."""

@@ -34,7 +34,7 @@ from robo_meta import checkpoint, io
 from robo_meta.adaptive import PRETRAINED_DIR, load_policy, pretrained_names
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
-from robo_meta.evaluation import DEFAULT_EPISODES, run_trials, trial_episodes
+from robo_meta.evaluation import DEFAULT_EPISODES, run_trials, shown_episodes, trial_episodes
 from robo_meta.identification import format_r2, milestones
 from robo_meta.inner_steps import steps_table, taking
 from robo_meta.report import (
@@ -343,10 +343,10 @@ def matrix_markdown(rows: list[dict[str, Any]]) -> str:
 def episodes_cell(values: list[str]) -> str:
     """A matrix cell, one value per episode: episodes 1 / 2 / 3, or of a longer trial the
     first and the last two, named."""
-    if len(values) <= EPISODES:
-        return " / ".join(values)
-    shown = (0, len(values) - 2, len(values) - 1)
-    return f"(ep {' / '.join(str(i + 1) for i in shown)}) " + " / ".join(values[i] for i in shown)
+    shown = shown_episodes(len(values))
+    named = (f"(ep {' / '.join(str(i + 1) for i in shown)}) " if len(shown) < len(values)
+             else "")
+    return named + " / ".join(values[i] for i in shown)
 
 
 def identification_markdown(root: Path = PRETRAINED_DIR,

@@ -29,7 +29,7 @@ from robo_meta.config import RunConfig
 from robo_meta.device import device_name
 from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
-from robo_meta.evaluation import run_trials, trial_episodes
+from robo_meta.evaluation import run_trials, shown_episodes, trial_episodes
 from robo_meta.logger import Logger
 
 EVAL_SEED = 10_000  # quick evaluations reset their trials with this seed: comparable over time
@@ -220,11 +220,25 @@ def _spec_difference(saved: dict, built: dict) -> str:
 
 
 def _progress_line(row: dict, evaluation: dict[str, float]) -> str:
-    shown = " ".join(f"{v:.1f}" for v in evaluation.values())
+    """One line per quick evaluation: the step, the rate, and the val returns of the episodes
+    that ``shown_episodes`` picks (of a 21-episode trial, episodes 1 / 20 / 21)."""
+    returns = returned_episodes(evaluation)
+    picked = shown_episodes(len(returns))
+    which = ("by episode" if len(picked) == len(returns)
+             else "at episodes " + " / ".join(str(i + 1) for i in picked))
+    shown = " ".join(f"{returns[i]:.1f}" for i in picked)
+    failed = evaluation.get("eval/failed_trials")
+    dropped = f" ({failed:.0f} failed trials left out)" if failed else ""
     train_return = row.get("train/return")
     trained = f"  train return {train_return:8.2f}" if train_return is not None else ""
     return (f"step {row['step']:>10,}  {row['steps_per_s']:>8.0f} steps/s{trained}  "
-            f"val return by episode [{shown}]")
+            f"val return {which} [{shown}]{dropped}")
+
+
+def returned_episodes(evaluation: dict[str, float]) -> list[float]:
+    """The quick evaluation's returns by episode, in order (``eval/return_epK``)."""
+    return [evaluation[f"eval/return_ep{k}"]
+            for k in range(1, 1 + sum(key.startswith("eval/return_ep") for key in evaluation))]
 
 
 def _lock(run_dir: Path) -> int:

@@ -334,3 +334,14 @@ def test_rl2_trained_on_features_deploys_without_them(tmp_path, flags, privilege
     returns = run_trials(policy, "point-goal", family.tasks("test")[:2], episodes=2,
                          threads=1).returns
     assert returns.shape[-1] == 2 and np.isfinite(returns).all()
+
+
+def test_the_progress_line_shows_a_long_trials_first_and_last_two_episodes():
+    from robo_meta.runner import _progress_line
+
+    row = {"step": 160_000, "steps_per_s": 18_000.0}
+    short = {f"eval/return_ep{k}": -float(k) for k in (1, 2, 3)}
+    assert _progress_line(row, short).endswith("val return by episode [-1.0 -2.0 -3.0]")
+    long = {f"eval/return_ep{k}": -float(k) for k in range(1, 22)} | {"eval/failed_trials": 2.0}
+    assert _progress_line(row, long).endswith(
+        "val return at episodes 1 / 20 / 21 [-1.0 -20.0 -21.0] (2 failed trials left out)")

@@ -152,7 +152,8 @@ def _first_message(panel: str) -> str:
 def run(args: argparse.Namespace) -> int:
     config, options = resolve_config(list(args.extra_args))
     from robo_meta.device import resolve_device
-    from robo_meta.runner import Runner
+    from robo_meta.evaluation import shown_episodes
+    from robo_meta.runner import Runner, returned_episodes
 
     device = resolve_device(config.device)
     default_out = Path("runs") / f"{Path(config.family).stem}-{config.algo}-s{config.seed}"
@@ -165,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"training {config.algo} on {config.family} for {config.run_steps():,} steps "
           f"on {device} -> {out}")
     result = runner.train()
+    kept = {f"eval/return_ep{i + 1}" for i in shown_episodes(len(returned_episodes(result)))}
     shown = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in result.items())
+                      for k, v in result.items()
+                      if not k.startswith("eval/return_ep") or k in kept)
     print(f"done: {shown}\ncheckpoint: {out}")
     return 0
