@@ -15,10 +15,12 @@ pretrained policies were written, is read by ``upgrade``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io as io_bytes
 import json
 import platform
+import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,15 +37,39 @@ FORMAT = 2
 
 
 def versions() -> dict[str, str]:
+    """The versions a run was saved with; ``robo_meta_commit`` too where the package runs
+    from a git checkout: a run's numbers repeat bit for bit only on the same code (a change
+    of rounding, as commit a032d71's tanh, makes the same command a different run)."""
     import gymnasium
     import mujoco
     import numpy
 
     import robo_meta
 
-    return {"robo_meta": robo_meta.__version__, "torch": torch.__version__,
-            "mujoco": mujoco.__version__, "gymnasium": gymnasium.__version__,
-            "numpy": numpy.__version__, "python": platform.python_version()}
+    found = {"robo_meta": robo_meta.__version__, "torch": torch.__version__,
+             "mujoco": mujoco.__version__, "gymnasium": gymnasium.__version__,
+             "numpy": numpy.__version__, "python": platform.python_version()}
+    commit = source_commit(Path(robo_meta.__file__).resolve().parent.parent)
+    return {**found, "robo_meta_commit": commit} if commit else found
+
+
+@functools.cache
+def source_commit(root: Path) -> str | None:
+    """The commit checked out at ``root`` when it is the top of a git work tree, with
+    ``+dirty`` when tracked files differ from it; None elsewhere (an installed wheel, no git).
+    Once per process: the code a process runs is the code it imported."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return None  # the package sits inside some other repository
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
 
 
 def save_config(run_dir: Path, config: RunConfig,

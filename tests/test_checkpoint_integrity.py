@@ -142,3 +142,32 @@ def test_a_run_on_a_user_spec_file_trains_and_evaluates_on_that_spec(tmp_path):
     assert all(-10.0 * 3 <= r <= 0.0 for task in report["tasks"] for r in task["returns"][0])
     with open(run_dir / "metrics.csv") as f:
         assert "eval/return_ep1" in f.readline()
+
+
+def test_meta_names_the_commit_of_a_git_checkout_and_whether_it_was_edited(tmp_path):
+    import subprocess
+
+    from robo_meta.checkpoint import source_commit
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                               "user.email=t@t", *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "a.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "a.py")
+    git("commit", "-q", "-m", "one")
+    head = git("rev-parse", "HEAD")
+    assert source_commit(repo) == head
+    (repo / "new.py").write_text("")  # untracked files are not the code that ran
+    source_commit.cache_clear()
+    assert source_commit(repo) == head
+    (repo / "a.py").write_text("x = 2\n")
+    source_commit.cache_clear()
+    assert source_commit(repo) == head + "+dirty"
+    assert source_commit(repo / "pkg") is None  # inside another repository, not its top
+    assert source_commit(tmp_path) is None  # no repository
+    source_commit.cache_clear()
