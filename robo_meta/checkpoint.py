@@ -39,7 +39,8 @@ FORMAT = 2
 def versions() -> dict[str, str]:
     """The versions a run was saved with; ``robo_meta_commit`` too where the package runs
     from a git checkout: a run's numbers repeat bit for bit only on the same code (a change
-    of rounding, as commit a032d71's tanh, makes the same command a different run)."""
+    of rounding, as commit a032d71's tanh, makes the same command a different run). A resumed
+    run's meta.json names the code of its last save, not necessarily the code it began on."""
     import gymnasium
     import mujoco
     import numpy
