@@ -16,17 +16,37 @@ collected actions then differ from the rollout's by that float rounding (PPO's f
 1 within ~1e-7, not exactly). Off the CPU (CUDA's tanh is fast) and for dtypes numpy lacks,
 it is torch's tanh throughout.
 
+A run's ``numpy_tanh`` field (``--no-numpy-tanh``) turns the fast path off for its updates
+(``numpy_kernel(False)`` around each iteration): the code before commit a032d71 (2026-11-29)
+differentiated torch's tanh, so the commands of runs trained on it repeat bit for bit with that
+flag.
+
 Not for code under ``torch.func`` transforms (``vmap``, ``grad``): numpy cannot run inside
 them, so ``maml``'s adapted actor keeps ``nn.Tanh``.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
 
 _NUMPY_DTYPES = (torch.float32, torch.float64)
+_numpy_enabled = True
+
+
+@contextlib.contextmanager
+def numpy_kernel(enabled: bool) -> Iterator[None]:
+    """Within: differentiated CPU tanh runs numpy's kernel if ``enabled``, torch's if not."""
+    global _numpy_enabled
+    saved, _numpy_enabled = _numpy_enabled, enabled
+    try:
+        yield
+    finally:
+        _numpy_enabled = saved
 
 
 class _NumpyTanh(torch.autograd.Function):
@@ -48,7 +68,7 @@ class Tanh(nn.Module):
     """``nn.Tanh`` with the fast CPU path for differentiated inputs (module docstring)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        differentiated = x.requires_grad and torch.is_grad_enabled()
+        differentiated = x.requires_grad and torch.is_grad_enabled() and _numpy_enabled
         if differentiated and x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:
             return _NumpyTanh.apply(x)
         return torch.tanh(x)

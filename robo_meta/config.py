@@ -59,6 +59,12 @@ class RunConfig:
     the same networks and sizes), with a fresh optimizer: fine-tuning, or a curriculum's next
     stage; empty: fresh weights. --resume continues from the run's own checkpoint instead."""
 
+    numpy_tanh: bool = True
+    """Differentiate tanh layers with numpy's vectorized kernel in the CPU updates (torch 2.13's
+    is scalar); --no-numpy-tanh: torch's, as the code before 2026-11-29 did, so that the
+    commands of runs trained on it repeat bit for bit. Rollouts and deployed policies always
+    run torch's tanh."""
+
     former_defaults: ClassVar[dict[str, Any]] = {}
     """Fields added after runs were saved whose default is not what those runs did: the
     value a saved config.json that lacks the field means (see the module's docstring)."""
@@ -74,6 +80,8 @@ class RunConfig:
         check_range(self, "eval_every", 0, 10**13)
         check_range(self, "checkpoint_every", 0, 10**13)
         check_range(self, "time_limit_s", 0.0, 1e9)
+        if not isinstance(self.numpy_tanh, bool):
+            raise RoboMetaError(f"numpy_tanh must be true or false, got {self.numpy_tanh!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise RoboMetaError(f"device must be auto, cpu or cuda, got {self.device!r}")
         return self

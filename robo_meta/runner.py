@@ -31,6 +31,7 @@ from robo_meta.envs import get_family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.evaluation import run_trials, shown_episodes, trial_episodes
 from robo_meta.logger import Logger
+from robo_meta.policies.activations import numpy_kernel
 
 EVAL_SEED = 10_000  # quick evaluations reset their trials with this seed: comparable over time
 
@@ -174,7 +175,8 @@ class Runner:
         try:
             while self.step < cfg.run_steps() and not self._out_of_time():
                 start, before = time.perf_counter(), self.step
-                stats = self.algorithm.iteration()
+                with numpy_kernel(cfg.numpy_tanh):
+                    stats = self.algorithm.iteration()
                 problem = self._non_finite(stats)
                 if problem:
                     diverged = True

@@ -4,33 +4,31 @@
 
 Each round trains ``--algo`` twice from the same seed in throwaway run directories
 (``robo_meta.bench.train.measure_robo_meta``, as ``robo-meta bench train`` does): once with
-``Tanh`` patched to ``torch.tanh`` (what ``nn.Tanh``, and this code before the change,
-computes), once as shipped. The order alternates by round, as the machine is shared and
-noisy; the ratio of the two runs of a round is the number to compare. Printed per run: env
-steps/s over the training loop (collection, updates, the final quick evaluation and
-checkpoint) and the summed update time (``time/update_s`` of ``metrics.csv``).
+``--no-numpy-tanh`` (torch's tanh in the update: what ``nn.Tanh``, and this code before the
+change, computes), once with the default. The order alternates by round, as the machine is
+shared and noisy; the ratio of the two runs of a round is the number to compare. Printed
+per run: env steps/s over the training loop (collection, updates, the final quick
+evaluation and checkpoint) and the summed update time (``time/update_s`` of ``metrics.csv``).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
-from unittest import mock
 
 import torch
 
 from robo_meta.argtypes import MAX_NUM_ENVS, OneLineParser, UsageError, positive_int
 from robo_meta.bench.train import measure_robo_meta
 from robo_meta.envs.errors import RoboMetaError
-from robo_meta.policies.activations import Tanh
 
 
-def train(args: argparse.Namespace) -> tuple[float, float]:
+def train(args: argparse.Namespace, numpy_tanh: bool) -> tuple[float, float]:
     """(env steps/s, update seconds) of one run."""
     result = measure_robo_meta(args.family, args.steps, args.num_envs, args.algo, device="cpu",
-                               threads=args.threads, rollout_steps=args.rollout_steps)
+                               threads=args.threads, rollout_steps=args.rollout_steps,
+                               numpy_tanh=numpy_tanh)
     return result["steps_per_s"], result["update_s"]
 
 
@@ -51,13 +49,11 @@ def main() -> int:
         print(exc.line(), file=sys.stderr)
         return 2
     torch.set_num_threads(args.torch_threads)
-    reference = mock.patch.object(Tanh, "forward", lambda self, x: torch.tanh(x))
     results: dict[str, list[tuple[float, float]]] = {"torch": [], "fast": []}
     try:
         for round_ in range(args.rounds):
             for name in (("torch", "fast") if round_ % 2 == 0 else ("fast", "torch")):
-                with reference if name == "torch" else contextlib.nullcontext():
-                    results[name].append(train(args))
+                results[name].append(train(args, numpy_tanh=name == "fast"))
     except RoboMetaError as exc:
         print(f"bench_tanh.py: error: {exc}", file=sys.stderr)
         return 2

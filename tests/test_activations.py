@@ -102,3 +102,40 @@ def test_the_learner_runs_numpys_kernel_in_its_update_and_torchs_in_its_rollouts
     # and one hidden layer in each head (the GRU's own tanh is inside torch's cell)
     per_forward = 4 if algo == "dr" else 3
     assert len(calls) == per_forward * config.epochs * config.minibatches
+
+
+def test_numpy_kernel_off_is_torchs_tanh_forward_and_backward_bit_for_bit():
+    from robo_meta.policies.activations import numpy_kernel
+
+    x = _inputs()
+    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
+    ours, reference = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    with numpy_kernel(False):
+        y = Tanh()(ours)
+    y.backward(grad)
+    expected = nn.Tanh()(reference)
+    expected.backward(grad)
+    assert torch.equal(y, expected) and torch.equal(ours.grad, reference.grad)
+    # the switch is restored on leaving, even through an exception
+    with pytest.raises(RuntimeError), numpy_kernel(False):
+        raise RuntimeError
+    fast = Tanh()(x.clone().requires_grad_(True))
+    assert np.array_equal(fast.detach().numpy(), np.tanh(x.numpy()))
+
+
+@pytest.mark.parametrize("numpy_tanh", [True, False])
+def test_a_runs_numpy_tanh_field_chooses_the_kernel_of_its_updates(numpy_tanh, tmp_path,
+                                                                   monkeypatch):
+    from robo_meta.algos.ppo import PPOConfig
+    from robo_meta.policies import activations
+    from robo_meta.runner import Runner
+
+    real, calls = np.tanh, []
+    monkeypatch.setattr(activations.np, "tanh", lambda x: calls.append(x.shape) or real(x))
+    config = PPOConfig(family="point-goal", algo="dr", num_envs=4, rollout_steps=8, threads=1,
+                       hidden_sizes=[8, 8], total_steps=64, eval_tasks=1,
+                       numpy_tanh=numpy_tanh)
+    Runner(config, tmp_path / "run", torch.device("cpu"), progress=False).train()
+    # two updates of 5 epochs x 4 minibatches, four tanh layers each
+    assert len(calls) == (2 * 4 * config.epochs * config.minibatches if numpy_tanh else 0)
+    assert activations._numpy_enabled  # the run leaves the process's default as it was

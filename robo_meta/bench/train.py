@@ -31,7 +31,7 @@ SB3_ENVS = 8  # the DummyVecEnv width of the SB3 reference
 
 def measure_robo_meta(family: str, steps: int, num_envs: int, algo: str = "dr",
                       device: str = "auto", threads: int = 0, seed: int = 0,
-                      rollout_steps: int = 64) -> dict:
+                      rollout_steps: int = 64, numpy_tanh: bool = True) -> dict:
     """Train ``algo`` for ``steps`` env steps in a throwaway run directory; time the loop.
 
     The collection and update times are the sums of the ``time/collect_s`` (collection and
@@ -46,7 +46,7 @@ def measure_robo_meta(family: str, steps: int, num_envs: int, algo: str = "dr",
 
     config = PPOConfig(family=family, algo=algo, total_steps=steps, num_envs=num_envs,
                        rollout_steps=rollout_steps, seed=seed, device=device, threads=threads,
-                       eval_tasks=1, eval_every=10 * steps)
+                       eval_tasks=1, eval_every=10 * steps, numpy_tanh=numpy_tanh)
     torch_device = resolve_device(config.device)
     with tempfile.TemporaryDirectory(prefix="robo-meta-bench-") as run_dir:
         start = time.perf_counter()
