@@ -47,7 +47,10 @@ intervals are over the seeds within each task. A normalized score is meaningless
 four rows retrained (docs/families.md). Wall time is training time (collection and updates)
 on the device named; the CPU rows shared the 2-core machine with other jobs. A `maml` row
 runs 21 episodes a trial (20 explore, then one step): its cells show episodes 1, 20 and 21,
-against the family's `dr` and `oracle` on those same trials."""
+against the family's `dr` and `oracle` on those same trials. The cards trained before
+2026-11-29 carry `--no-numpy-tanh` in their commands, so that these repeat them bit for bit on
+today's code; the commands of that time in the sections below need it too (docs/design.md,
+"Checkpoints")."""
 
 BARS = """The quality bars (`robo-meta policies bars`, from the same reports): each cell holds the
 value and whether the bar is met ("yes"/"NO"); differences are paired, 95 % Student-t over
