@@ -68,7 +68,8 @@ class Tanh(nn.Module):
     """``nn.Tanh`` with the fast CPU path for differentiated inputs (module docstring)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        differentiated = x.requires_grad and torch.is_grad_enabled() and _numpy_enabled
-        if differentiated and x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:
+        differentiated = x.requires_grad and torch.is_grad_enabled()
+        fast_path = _numpy_enabled and x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES
+        if differentiated and fast_path:
             return _NumpyTanh.apply(x)
         return torch.tanh(x)

@@ -80,8 +80,7 @@ class RunConfig:
         check_range(self, "eval_every", 0, 10**13)
         check_range(self, "checkpoint_every", 0, 10**13)
         check_range(self, "time_limit_s", 0.0, 1e9)
-        if not isinstance(self.numpy_tanh, bool):
-            raise RoboMetaError(f"numpy_tanh must be true or false, got {self.numpy_tanh!r}")
+        check_bool(self, "numpy_tanh")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise RoboMetaError(f"device must be auto, cpu or cuda, got {self.device!r}")
         return self
@@ -121,6 +120,13 @@ def check_range(config: Any, name: str, low: float, high: float, low_open: bool 
         shown = str if kind is int else "{:g}".format
         raise RoboMetaError(f"{name} must be in {'(' if low_open else '['}{shown(low)}, "
                             f"{shown(high)}], got {value!r}")
+
+
+def check_bool(config: Any, name: str) -> None:
+    """``config.name`` is true or false (a JSON config could hold anything there)."""
+    value = getattr(config, name)
+    if not isinstance(value, bool):
+        raise RoboMetaError(f"{name} must be true or false, got {value!r}")
 
 
 def read_config_file(path: str | Path) -> tuple[dict[str, Any], bool]:

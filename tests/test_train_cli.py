@@ -217,6 +217,18 @@ def test_bad_flags_end_in_one_line(tmp_path, capsys, flags, message):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("algo, field", [("dr", "numpy_tanh"), ("rl2", "separate_critic"),
+                                         ("rl2", "privileged_critic"),
+                                         ("maml", "squash_mean"), ("maml", "inner_lr_learned")])
+def test_a_switch_in_a_config_file_must_be_true_or_false(tmp_path, capsys, algo, field):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"family": "cheetah-vel", "algo": algo, field: "yes"}))
+    assert _main(["train", "--config", config, "--out", tmp_path / "run"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"{field} must be true or false, got 'yes'" in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
 def test_config_accepts_a_runs_own_config_json(tmp_path, finished_run):
     again = tmp_path / "again"
     assert _main(["train", "--config", finished_run / "config.json", "--out", again,

@@ -57,7 +57,7 @@ from torch import nn
 
 from robo_meta.adaptive import _PredictMixin
 from robo_meta.algos import AlgorithmSpec
-from robo_meta.config import RunConfig, check_range
+from robo_meta.config import RunConfig, check_bool, check_range
 from robo_meta.envs import Family, get_family, make_vec
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.policies.maml import FastWeights, MetaSGDActorCritic, stacked
@@ -165,11 +165,8 @@ class MAMLConfig(RunConfig):
                 raise RoboMetaError("--context-dim sizes the context that --adapt context "
                                     "adapts; without it there is none")
             check_range(self, "context_dim", 1, 1 << 12)
-        if not isinstance(self.squash_mean, bool):
-            raise RoboMetaError(f"squash_mean must be true or false, got {self.squash_mean!r}")
-        if not isinstance(self.inner_lr_learned, bool):
-            raise RoboMetaError(f"inner_lr_learned must be true or false, got "
-                                f"{self.inner_lr_learned!r}")
+        check_bool(self, "squash_mean")
+        check_bool(self, "inner_lr_learned")
         if self.minibatches > self.meta_batch:
             raise RoboMetaError(f"minibatches ({self.minibatches}) must be at most meta_batch "
                                 f"({self.meta_batch}): they split the tasks")

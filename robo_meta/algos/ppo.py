@@ -43,7 +43,7 @@ from torch import nn
 
 from robo_meta.adaptive import TrainedPolicy
 from robo_meta.algos import AlgorithmSpec
-from robo_meta.config import RunConfig, check_range
+from robo_meta.config import RunConfig, check_bool, check_range
 from robo_meta.envs import Family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.policies import POLICY_CLASSES, build_policy
@@ -123,15 +123,11 @@ class PPOConfig(RunConfig):
         check_range(self, "epochs", 1, 1000)
         check_range(self, "minibatches", 1, 1 << 20)
         check_range(self, "gru_hidden", 1, 1 << 14)
-        if not isinstance(self.separate_critic, bool):
-            raise RoboMetaError(f"separate_critic must be true or false, got "
-                                f"{self.separate_critic!r}")
+        check_bool(self, "separate_critic")
         if self.separate_critic and VARIANTS[self.algo].policy_class != "gru":
             raise RoboMetaError(f"--separate-critic splits rl2's recurrent memory; {self.algo}'s "
                                 "MLP actor and critic are separate networks already")
-        if not isinstance(self.privileged_critic, bool):
-            raise RoboMetaError(f"privileged_critic must be true or false, got "
-                                f"{self.privileged_critic!r}")
+        check_bool(self, "privileged_critic")
         if self.privileged_critic and VARIANTS[self.algo].policy_class != "gru":
             raise RoboMetaError(f"--privileged-critic gives rl2's value head the task features; "
                                 f"{self.algo} has no such split (the oracle's whole network "
