@@ -5,6 +5,7 @@ the inner step against its closed form, the learned step sizes through a checkpo
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -438,6 +439,18 @@ def test_a_fixed_inner_learning_rate_stays_fixed(tmp_path):
     assert not any(p.requires_grad for p in policy.module.inner_lrs.parameters())
 
 
+def test_a_linear_schedule_decays_the_outer_learning_rate_to_zero(tmp_path):
+    """Four iterations of 1/4 of the run each: Adam's rate is lr x (1 - steps / total) at
+    each one's start (0.01, 0.0075, 0.005, 0.0025), as PPO's linear schedule."""
+    run_dir = tmp_path / "linear"
+    assert _main(["train", *FLAGS, "--lr-schedule", "linear", "--total-steps", 4 * ITERATION,
+                  "--eval-every", 4 * ITERATION, "--out", run_dir]) == 0
+    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.01, 0.0075, 0.005, 0.0025])
+    state = torch.load(run_dir / "state.pt", weights_only=True)["algorithm"]["optimizer"]
+    assert state["param_groups"][0]["lr"] == pytest.approx(0.0025)
+
+
 def test_the_guards_travel_through_the_checkpoint(tmp_path):
     run_dir = tmp_path / "guarded"
     assert _main(["train", *FLAGS, "--squash-mean", "--min-log-std", "-0.7",
@@ -671,6 +684,7 @@ def test_bad_maml_flags_are_one_line_errors_before_any_file(tmp_path, capsys):
         (["--inner-lr", "-0.1"], "inner_lr must be in [0, 1000]"),
         (["--inner-episodes", "3"], "inner_episodes (3) must divide rollouts_per_task (2)"),
         (["--adapt", "bias"], "adapt must be weights or context, got 'bias'"),
+        (["--lr-schedule", "cosine"], "lr_schedule must be constant or linear, got 'cosine'"),
         (["--inner-baseline", "mean"], "inner_baseline must be critic or linear, got 'mean'"),
         (["--adapt", "context", "--context-dim", "0"], "context_dim must be in [1, 4096]"),
         (["--context-dim", "8"], "--context-dim sizes the context that --adapt context adapts"),

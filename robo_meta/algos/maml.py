@@ -99,7 +99,9 @@ class MAMLConfig(RunConfig):
     minibatches: int = 4
     """Minibatches per pass, split by task (rows adapt independently, so a subset is exact)."""
     learning_rate: float = 1e-3
-    """Adam learning rate of the outer loop (θ, α and the critic)."""
+    """Adam learning rate of the outer loop (θ, α and the critic), at the start."""
+    lr_schedule: str = "constant"
+    """constant, or linear: from learning_rate down to 0 at total_steps (as PPO's linear)."""
     clip_coef: float = 0.3
     """Ratio clip of the outer surrogate (ProMP: 0.3)."""
     gamma: float = 0.99
@@ -158,6 +160,9 @@ class MAMLConfig(RunConfig):
         if self.inner_baseline not in INNER_BASELINES:
             raise RoboMetaError(f"inner_baseline must be critic or linear, got "
                                 f"{self.inner_baseline!r}")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise RoboMetaError(f"lr_schedule must be constant or linear, got "
+                                f"{self.lr_schedule!r}")
         if self.adapt not in ("weights", "context"):
             raise RoboMetaError(f"adapt must be weights or context, got {self.adapt!r}")
         if self.context_dim is not None:
@@ -354,6 +359,11 @@ class MAML:
         tasks = self.family.sample_tasks(cfg.meta_batch, rng)
         self.env.set_tasks([t for t in tasks for _ in range(cfg.rollouts_per_task)])
         seed = (cfg.seed + iteration * 2 * self.num_envs) % 2**31
+        lr = cfg.learning_rate
+        if cfg.lr_schedule == "linear":  # from the steps before this iteration's, as PPO's
+            lr *= 1 - self.steps / cfg.total_steps
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         theta = {k: w.detach() for k, w in module.adapted_parameters().items()}
         pre = self.collect(stacked(theta, self.num_envs), seed)
         group = cfg.inner_episodes
@@ -366,7 +376,7 @@ class MAML:
         collected = time.perf_counter()
         stats = self.update(pre, post, pre_adv)
         module.normalizer.update(torch.cat([pre.obs[pre.mask > 0], post.obs[post.mask > 0]]))
-        return {**stats,
+        return {"lr": lr, **stats,
                 "train/return_pre": _episode_return(pre),
                 "train/return_post": _episode_return(post),
                 "inner_lr/mean": float(torch.cat([a.detach().flatten() for a in
