@@ -32,10 +32,11 @@ DEFAULT_EPISODES = 3  # episodes per trial unless asked: enough to see a memory 
 
 
 def trial_episodes(*policies, at_least: int = DEFAULT_EPISODES) -> int:
-    """Episodes per trial that show ``policies`` adapting: ``at_least``, or K + 1 where one
-    explores K episodes before its inner step (maml ``--inner-episodes K``), so that the
-    trial reaches the episode it adapted for."""
-    return max(at_least, *(getattr(p, "exploration_episodes", 0) + 1 for p in policies))
+    """Episodes per trial that show ``policies`` adapting: ``at_least``, or E + 1 where one
+    explores E episodes before it acts with its adapted weights (maml: ``--inner-episodes``,
+    times the steps with fresh episodes), so that the trial reaches the episode it adapted
+    for."""
+    return max(at_least, *(getattr(p, "explored_episodes", 0) + 1 for p in policies))
 
 
 def shown_episodes(n: int) -> list[int]:

@@ -10,8 +10,11 @@ gives each k's return and its paired difference from the first k listed, with a 
 Student-t interval over tasks (seeds averaged within a task), as ``robo-meta compare``.
 
 k = 0 is θ itself (no step); a k larger than the policy was trained with extrapolates (MAML's
-papers show up to 3 steps for a 1-step policy). Repeated steps reuse the one exploration
-episode, importance-weighted (see robo_meta.algos.maml).
+papers show up to 3 steps for a 1-step policy). Repeated steps reuse the exploration
+episodes, importance-weighted (see robo_meta.algos.maml), as in training; with
+``--fresh-episodes`` each step is taken on new ones, sampled with the weights of the step
+before (MAML's protocol: its "3 steps" are on 3 x 20 episodes), so k steps score the episode
+after k x E exploration episodes, and the table names each k's episode.
 """
 
 from __future__ import annotations
@@ -33,16 +36,26 @@ inner_steps_list = int_list("inner steps", 0, MAX_INNER_STEPS, "0,1,3")
 """argparse type: comma-separated distinct integers in [0, 100], e.g. ``0,1,3``."""
 
 
-def check_policy(policy: Any, episodes: int) -> int:
-    """The episode (0-based) that scores k steps; one line if ``policy`` cannot take steps."""
-    if getattr(policy, "algo", None) != "maml" or not hasattr(policy, "inner_steps"):
-        raise RoboMetaError(f"--inner-steps needs a maml policy (it adapts by gradient steps); "
-                            f"{policy.name} is {getattr(policy, 'algo', '?')}")
-    scored = int(policy.exploration_episodes)
-    if episodes <= scored:
-        raise RoboMetaError(f"--inner-steps: --episodes must be at least {scored + 1} (the "
-                            f"policy explores for {scored} episode(s) before it is scored)")
+def check_policy(policy: Any, episodes: int, steps: list[int]) -> list[int]:
+    """The episode (0-based) that scores each k of ``steps``; one line if ``policy`` cannot
+    take steps or a trial of ``episodes`` does not reach one of them."""
+    check_maml(policy, "--inner-steps")
+    scored = []
+    for k in steps:
+        with taking(policy, k):
+            scored.append(int(policy.explored_episodes))
+    if episodes <= max(scored):
+        raise RoboMetaError(f"--inner-steps: --episodes must be at least {max(scored) + 1} "
+                            f"(the policy explores for {max(scored)} episode(s) before it is "
+                            f"scored)")
     return scored
+
+
+def check_maml(policy: Any, flag: str) -> None:
+    """One line if ``policy`` does not adapt by gradient steps."""
+    if getattr(policy, "algo", None) != "maml" or not hasattr(policy, "inner_steps"):
+        raise RoboMetaError(f"{flag} needs a maml policy (it adapts by gradient steps); "
+                            f"{policy.name} is {getattr(policy, 'algo', '?')}")
 
 
 @contextlib.contextmanager
@@ -64,24 +77,30 @@ def output_paths(out: Path, steps: list[int]) -> dict[str, Path]:
     return paths
 
 
-def steps_table(reports: list[dict[str, Any]], steps: list[int], episode: int) -> str:
-    """Rows: k, mean return of ``episode`` ± 95 % CI, paired difference from the first k.
+def steps_table(reports: list[dict[str, Any]], steps: list[int],
+                episode: int | list[int]) -> str:
+    """Rows: k, mean return of ``episode`` (0-based; one per k where they differ, as with
+    fresh episodes) ± 95 % CI, paired difference from the first k.
 
     Intervals as ``robo-meta compare``'s: over tasks (seeds averaged within each), or over the
     seeds within tasks where the tasks are a census of the distribution (cheetah-dir)."""
     from robo_meta.report import interval, is_census, trials
 
     census = is_census(reports[0])
-    returns = [trials(r)[:, :, [episode]] for r in reports]  # (tasks, seeds, 1) each
+    episodes = [episode] * len(steps) if isinstance(episode, int) else list(episode)
+    returns = [trials(r)[:, :, [e]] for r, e in zip(reports, episodes, strict=True)]
+    one = len(set(episodes)) == 1  # then the header names it; else a column per row
     rows = []
-    for k, values in zip(steps, returns, strict=True):
+    for k, e, values in zip(steps, episodes, returns, strict=True):
         own = interval(values, census)
         diff = interval(values - returns[0], census)
         mean, ci = diff["mean"][0], diff["ci95"][0]
         paired = ("" if k == steps[0] else
                   f"{mean:+.2f} ± {ci:.2f}" + (" *" if abs(mean) > ci else ""))
-        rows.append([str(k), f"{own['mean'][0]:.2f}", f"{own['ci95'][0]:.2f}", paired])
-    header = ["inner steps", f"return (episode {episode + 1})", "± 95% CI",
+        rows.append([str(k), *([] if one else [str(e + 1)]), f"{own['mean'][0]:.2f}",
+                     f"{own['ci95'][0]:.2f}", paired])
+    header = ["inner steps", *([] if one else ["episode"]),
+              f"return (episode {episodes[0] + 1})" if one else "return", "± 95% CI",
               f"vs {steps[0]} steps (paired)"]
     return table(rows, header, left=1) + "\n* the 95% interval excludes 0"
 
@@ -128,7 +147,7 @@ def run_inner_steps(args: argparse.Namespace, policy: Any, family: Any, tasks: l
     from robo_meta.argtypes import check_writable
     from robo_meta.evaluation import run_trials
 
-    scored = check_policy(policy, args.episodes)
+    scored = check_policy(policy, args.episodes, args.inner_steps)
     paths = output_paths(out, args.inner_steps)
     for path in paths.values():
         check_writable(path, "--out")
@@ -152,7 +171,8 @@ def run_inner_steps(args: argparse.Namespace, policy: Any, family: Any, tasks: l
     for k, report in zip(args.inner_steps, built, strict=True):
         reports.write_report(report, paths[f"k{k}"], paths[f"k{k}"].with_suffix(".png"))
     paths["inner_lr_png"].write_bytes(reports.render_png(plot_inner_lrs(policy.module)))
-    print(reports.describe(built[0]) + f", trained with {trained_steps} inner step(s)")
+    fresh = ", each step on fresh episodes" if policy.fresh_episodes else ""
+    print(reports.describe(built[0]) + f", trained with {trained_steps} inner step(s){fresh}")
     print(steps_table(built, args.inner_steps, scored))
     print(describe_inner_lrs(policy.module))
     print(f"{len(args.inner_steps)} x {len(tasks) * args.seeds} trials in {wall:.2f} s")

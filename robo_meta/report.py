@@ -356,7 +356,8 @@ def action_mode(report: dict[str, Any]) -> str:
     policy = report["policy"]
     if policy["algo"] in ("random", "zero"):
         return ""
-    explores = (policy.get("meta") or {}).get("exploration_episodes")
+    meta = policy.get("meta") or {}
+    explores = meta.get("explored_episodes") or meta.get("exploration_episodes")
     if explores and report["deterministic"]:  # maml samples while it explores
         return f"sampled actions in episode{'s 1-' if explores > 1 else ' '}{explores}, then mean"
     return "mean actions" if report["deterministic"] else "sampled actions"

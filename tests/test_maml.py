@@ -601,6 +601,53 @@ def test_a_policy_that_explores_two_episodes_steps_once_on_both_as_in_training(
     np.testing.assert_array_equal(exploit, policy.act(np.ones((n, module.obs_dim))))
 
 
+def test_with_fresh_episodes_each_step_is_on_new_episodes_from_the_last_steps_weights(
+        tiny_maml_run):
+    """MAML's protocol for 2 steps: explore episode 1 with θ (sampled), step to θ1 on it;
+    explore episode 2 with θ1 (sampled), step from θ1 on episode 2 alone; episode 3 takes
+    θ2's mean. Each step is the training-side step, computed here on the recorded episode."""
+    run_dir, _ = tiny_maml_run
+    loaded = robo_meta.load_policy(run_dir, device="cpu")
+    policy = MAMLPolicy(loaded.module, "point-goal", torch.device("cpu"), inner_steps=2,
+                        gamma=0.99, gae_lambda=0.95, exploration_episodes=1)
+    policy.fresh_episodes = True
+    assert policy.explored_episodes == 2
+    assert policy.meta["fresh_episodes"] and policy.meta["explored_episodes"] == 2
+    module, n = policy.module, 2
+    rng = np.random.default_rng(3)
+    t = lambda a: torch.as_tensor(np.stack(a, 1), dtype=torch.float32)  # noqa: E731
+    expected = stacked(module.adapted_parameters(), n)
+    policy.reset(n)
+    for length in (4, 6):  # steps of exploration episodes 1 and 2
+        weights = {k: w.clone() for k, w in policy.fast.items()}
+        obs_, act_, rew_ = [], [], []
+        for step in range(length):
+            obs, reward = rng.normal(size=(n, module.obs_dim)), rng.normal(size=n)
+            action = policy.act(obs, deterministic=True)
+            mean = module.rows_forward(weights, torch.as_tensor(obs, dtype=torch.float32))[0]
+            assert not np.allclose(action, mean.detach().numpy())  # sampled while exploring
+            obs_.append(obs), act_.append(action), rew_.append(reward)
+            policy.observe(obs, action, reward, np.zeros(n, bool), np.full(n, step == length - 1))
+        mask = torch.ones(n, length)
+        with torch.no_grad():
+            mean, log_std = module.rows_forward(weights, t(obs_))
+        episodes = Episodes(t(obs_), t(act_), gaussian_logprob(mean, log_std, t(act_)),
+                            t(rew_), mask)
+        advantages = inner_advantages(module, episodes, 0, 0.99, 0.95, 1, "linear")
+        expected = inner_adapt(module, expected, episodes, advantages, steps=1,
+                               create_graph=False)
+        expected = {k: w.detach() for k, w in expected.items()}
+        for name, w in expected.items():
+            torch.testing.assert_close(policy.fast[name], w, rtol=1e-5, atol=1e-6)
+    obs = np.ones((n, module.obs_dim))
+    exploit = policy.act(obs, deterministic=True)  # episode 3: θ2's mean
+    mean = module.rows_forward(expected, torch.as_tensor(obs, dtype=torch.float32))[0]
+    np.testing.assert_allclose(exploit, mean.detach().numpy(), rtol=1e-5, atol=1e-6)
+    # without fresh episodes the same policy steps twice on episode 1, then exploits
+    policy.fresh_episodes = False
+    assert policy.explored_episodes == 1 and "fresh_episodes" not in policy.meta
+
+
 def test_a_run_with_pooled_inner_episodes_deploys_with_them(tmp_path, capsys):
     run_dir = tmp_path / "pooled"
     assert _main(["train", *FLAGS, "--inner-episodes", "2", "--episodes-per-trial", "2",
@@ -650,6 +697,41 @@ def test_evaluate_inner_steps_table_and_its_errors(tiny_maml_run, tmp_path, caps
                   "0,1", "--out", tmp_path / "z.json"]) == 2
     assert "needs a maml policy" in capsys.readouterr().err
     assert not (tmp_path / "x-k0.json").exists() and not (tmp_path / "z-k0.json").exists()
+
+
+def test_evaluate_with_fresh_episodes_scores_each_k_after_its_own_exploration(
+        tiny_maml_run, tmp_path, capsys):
+    run_dir, _ = tiny_maml_run
+    common = ["evaluate", "--policy", run_dir, "--split", "val", "--threads", "1"]
+    assert _main([*common, "--inner-steps", "0,1,2", "--fresh-episodes",
+                  "--out", tmp_path / "f.json"]) == 0
+    text = capsys.readouterr().out
+    assert "each step on fresh episodes" in text and "sampled actions in episode 1," in text
+    rows = [line.split() for line in text.splitlines() if line.strip()[:1] in "012"]
+    assert [r[:2] for r in rows[:3]] == [["0", "2"], ["1", "2"], ["2", "3"]]  # k, episode
+    fresh = [json.loads((tmp_path / f"f-k{k}.json").read_text()) for k in (0, 1, 2)]
+    assert all(r["episodes"] == 3 for r in fresh)  # default: enough for 2 steps
+    assert fresh[2]["policy"]["meta"]["explored_episodes"] == 2
+    from robo_meta.report import action_mode
+    assert action_mode(fresh[2]) == "sampled actions in episodes 1-2, then mean"
+    assert _main([*common, "--inner-steps", "0,1", "--episodes", "3",
+                  "--out", tmp_path / "r.json"]) == 0
+    reused = [json.loads((tmp_path / f"r-k{k}.json").read_text()) for k in (0, 1)]
+    returns = lambda r: np.array([t["returns"] for t in r["tasks"]])  # noqa: E731
+    # one step is one step either way: the same trials, bit for bit
+    np.testing.assert_array_equal(returns(fresh[1]), returns(reused[1]))
+    # two fresh steps explore episode 2 with the first step's weights, sampling
+    np.testing.assert_array_equal(returns(fresh[2])[..., 0], returns(reused[1])[..., 0])
+    assert not np.array_equal(returns(fresh[2])[..., 1], returns(reused[1])[..., 1])
+    assert "fresh_episodes" not in reused[1]["policy"]["meta"]
+    capsys.readouterr()
+    assert _main(["evaluate", "--policy", "zero", "--family", "point-goal",
+                  "--fresh-episodes", "--out", tmp_path / "z.json"]) == 2
+    assert "--fresh-episodes needs a maml policy" in capsys.readouterr().err
+    assert _main([*common, "--inner-steps", "0,2", "--fresh-episodes", "--episodes", "2",
+                  "--out", tmp_path / "x.json"]) == 2
+    assert "--episodes must be at least 3" in capsys.readouterr().err
+    assert not (tmp_path / "z.json").exists() and not (tmp_path / "x-k0.json").exists()
 
 
 def test_an_exported_maml_policy_ships_its_trials_without_a_step_and_their_table(

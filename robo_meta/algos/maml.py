@@ -528,6 +528,12 @@ class MAMLPolicy(_PredictMixin):
     array). ``reset`` and ``restart`` give the rows θ again: nothing learned in one trial
     reaches another, or another row.
 
+    ``fresh_episodes`` (off: as in training) is MAML's evaluation protocol for several steps:
+    each step is taken on new exploration episodes, sampled with the weights the previous
+    step gave, so a row explores ``exploration_episodes`` x ``inner_steps`` episodes in all
+    (``explored_episodes``) and takes one step after each ``exploration_episodes`` of them.
+    Off, the ``inner_steps`` steps all reuse the first ``exploration_episodes`` episodes.
+
     ``predict`` (SB3's signature) cannot adapt, since no rewards reach it: it acts with the
     meta-learned θ itself (mean actions unless ``deterministic=False``). Use
     ``reset``/``act``/``observe`` to adapt.
@@ -542,6 +548,7 @@ class MAMLPolicy(_PredictMixin):
         self.module = module.to(device).eval()
         self.algo, self.family, self.device, self.name = "maml", family, device, name
         self.inner_steps, self.exploration_episodes = inner_steps, exploration_episodes
+        self.fresh_episodes = False
         self.gamma, self.gae_lambda, self.inner_baseline = gamma, gae_lambda, inner_baseline
         self._meta = dict(meta or {})
         self.obs_dim, self.seed = module.obs_dim, seed
@@ -552,8 +559,16 @@ class MAMLPolicy(_PredictMixin):
     def meta(self) -> dict[str, Any]:
         """The checkpoint's meta and the protocol the policy runs now (a report records it:
         ``robo-meta evaluate --inner-steps`` changes ``inner_steps`` for each k)."""
+        fresh = ({"fresh_episodes": True, "explored_episodes": self.explored_episodes}
+                 if self.fresh_episodes else {})  # only then: older reports stay as they are
         return {**self._meta, "inner_steps": self.inner_steps,
-                "exploration_episodes": self.exploration_episodes}
+                "exploration_episodes": self.exploration_episodes, **fresh}
+
+    @property
+    def explored_episodes(self) -> int:
+        """Episodes a trial explores before it acts with its final adapted weights."""
+        steps = max(self.inner_steps, 1) if self.fresh_episodes else 1
+        return self.exploration_episodes * steps
 
     def reset(self, num_envs: int, task_features: np.ndarray | None = None) -> None:
         n, dev = num_envs, self.device
@@ -589,9 +604,10 @@ class MAMLPolicy(_PredictMixin):
 
     def _recording(self) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The exploring rows, and (row, episode, step) indices of their record."""
-        rows = np.flatnonzero(self.episode < self.exploration_episodes)
+        rows = np.flatnonzero(self.episode < self.explored_episodes)
         as_index = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
-        return rows, as_index(rows), as_index(self.episode[rows]), as_index(self.t[rows])
+        batch = self.episode[rows] % self.exploration_episodes  # place in the step's batch
+        return rows, as_index(rows), as_index(batch), as_index(self.t[rows])
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool | np.ndarray = True) -> np.ndarray:
@@ -603,7 +619,7 @@ class MAMLPolicy(_PredictMixin):
         noise = torch.as_tensor(trial_noise(self.trial_seeds, self.trial_step, mean.shape[1]),
                                 dtype=mean.dtype, device=self.device)
         self.trial_step += 1
-        exploring = self.episode < self.exploration_episodes
+        exploring = self.episode < self.explored_episodes
         sample = exploring | ~np.broadcast_to(np.asarray(deterministic, dtype=bool), (n,))
         sampled = torch.as_tensor(sample, device=self.device).unsqueeze(-1)
         action = torch.where(sampled, mean + log_std.exp() * noise, mean)
@@ -625,12 +641,16 @@ class MAMLPolicy(_PredictMixin):
         done = np.logical_or(terminated, truncated)
         self.episode[done] += 1
         self.t[done] = 0
-        explored = np.flatnonzero(done & (self.episode == self.exploration_episodes))
+        k = self.exploration_episodes
+        explored = np.flatnonzero(done & (self.episode <= self.explored_episodes)
+                                  & (self.episode % k == 0))
         if len(explored):
-            self._adapt(explored)
+            self._adapt(explored, min(self.inner_steps, 1) if self.fresh_episodes
+                        else self.inner_steps)
 
-    def _adapt(self, rows: np.ndarray) -> None:
-        """``inner_steps`` gradient steps for ``rows`` on their recorded episodes, pooled."""
+    def _adapt(self, rows: np.ndarray, steps: int) -> None:
+        """``steps`` gradient steps for ``rows`` from their present weights, on their recorded
+        episodes pooled."""
         r, k = torch.as_tensor(rows, device=self.device), self.exploration_episodes
         length = int(self._mask[r].sum(2).max().item())
         episodes = Episodes(*(b[r, :, :length].flatten(0, 1) for b in (
@@ -640,7 +660,7 @@ class MAMLPolicy(_PredictMixin):
                                           self.gae_lambda, k, self.inner_baseline)
             start = {name: w[r] for name, w in self.fast.items()}
             adapted = inner_adapt(self.module, start, grouped(episodes, k), advantages,
-                                  self.inner_steps, create_graph=False)
+                                  steps, create_graph=False)
         for name, w in adapted.items():
             self.fast[name][r] = w
         self._mask[r] = 0.0

@@ -9,6 +9,7 @@ the same report, byte for byte.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from robo_meta.argtypes import (
 from robo_meta.envs import Task, get_family
 from robo_meta.envs.errors import RoboMetaError
 from robo_meta.identification import describe as describe_identification
-from robo_meta.inner_steps import inner_steps_list
+from robo_meta.inner_steps import check_maml, inner_steps_list, taking
 
 
 def add_parser(subparsers) -> None:
@@ -67,6 +68,11 @@ def add_parser(subparsers) -> None:
                         help="maml only: the return after each number of inner gradient steps "
                              "(e.g. 0,1,3), paired over the same trials; writes REPORT-kK.json "
                              "per K and the learned step sizes' figure REPORT-inner-lr.png")
+    parser.add_argument("--fresh-episodes", action="store_true",
+                        help="maml only: MAML's protocol for several inner steps: each step "
+                             "on new exploration episodes, sampled with the weights the step "
+                             "before gave (E x k episodes explored for k steps); default: "
+                             "every step reuses the first E, as in training")
     parser.add_argument("--probe", type=positive_int(MAX_TASKS), metavar="N",
                         help="rl2 only: fit a linear probe of the task features on the policy's "
                              "memory over N tasks sampled from the training distribution (with "
@@ -158,8 +164,16 @@ def run(args: argparse.Namespace) -> int:
             args.policy, args.family, task_family=file_tasks[0].family if file_tasks else None,
             device=device, seed=args.seed)
     family_name = get_family(family).name
-    if args.episodes is None:
-        args.episodes = trial_episodes(policy)
+    if args.inner_steps is not None:
+        check_maml(policy, "--inner-steps")
+    if args.fresh_episodes:
+        check_maml(policy, "--fresh-episodes")
+        policy.fresh_episodes = True
+    if args.episodes is None:  # enough for the most steps asked
+        most = (taking(policy, max(args.inner_steps)) if args.inner_steps
+                else contextlib.nullcontext())
+        with most:
+            args.episodes = trial_episodes(policy)
     tasks, split = resolve_tasks(args, family, file_tasks)
     label = split or args.tasks_file.stem
     out = args.out or Path("reports") / f"{policy.name}-{family_name}-{label}.json"
