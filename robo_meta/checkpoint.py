@@ -88,6 +88,29 @@ def save_state(run_dir: Path, state: dict[str, Any], meta: dict[str, Any]) -> No
                                           "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
+def started_from(source: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """What a run started with ``--init-from source`` records of it (meta.json "init_from"):
+    the source, the digest of the weights it loaded, and the training behind them, their
+    own ``--init-from`` ancestors' included (``steps``, ``wall_time_s``), so that a
+    fine-tuned policy's card can give its whole budget (``training_budget``)."""
+    before = meta.get("init_from") or {}
+    return {"source": str(source), "state_sha256": meta.get("state_sha256"),
+            "steps": int(meta.get("steps", 0)) + int(before.get("steps", 0)),
+            "wall_time_s": round(float(meta.get("wall_time_s") or 0.0)
+                                 + float(before.get("wall_time_s") or 0.0), 1)}
+
+
+def training_budget(meta: dict[str, Any]) -> tuple[int, float | None]:
+    """(env steps, wall time in s) of all the training behind a checkpoint: its own run's
+    and, for a run started with ``--init-from``, the training of the weights it started
+    from. Wall time None where the meta has none."""
+    before = meta.get("init_from") or {}
+    wall = meta.get("wall_time_s")
+    if wall is not None:
+        wall = round(float(wall) + float(before.get("wall_time_s") or 0.0), 1)
+    return int(meta["steps"]) + int(before.get("steps", 0)), wall
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

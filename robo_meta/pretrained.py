@@ -216,8 +216,7 @@ def card(name: str, config: dict, meta: dict, reports: dict, notes: str) -> str:
         meta["training_command"],
         "```",
         "",
-        f"- steps: {meta['steps']:,}",
-        f"- wall time: {meta['wall_time_s']:.0f} s of training (collection + updates)",
+        *_budget_lines(meta),
         f"- device: {meta['device']} ({meta.get('device_name', '')})",
         f"- seed: {train['seed']}; versions: "
         + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()),
@@ -304,8 +303,9 @@ def matrix(split: str = "test", root: Path = PRETRAINED_DIR) -> list[dict[str, A
         family, algo = meta["family"], meta["algo"]
         dr, oracle = (shipped_report(name, f"{split}-{ref}", root)
                       or reports.get(f"{family}-{ref}") for ref in REFERENCES)
-        row = {"name": name, "family": family, "algo": algo, "steps": meta["steps"],
-               "wall_time_s": meta.get("wall_time_s"),
+        steps, wall = checkpoint.training_budget(meta)
+        row = {"name": name, "family": family, "algo": algo, "steps": steps,
+               "wall_time_s": wall,
                "device": meta.get("device_name", meta.get("device", "")),
                "mean": report["summary"]["mean_return"], "ci95": report["summary"]["ci95_return"],
                "val_curve": meta.get("val_curve"), "normalized": None, "minus_dr": None}
@@ -376,6 +376,19 @@ def identification_markdown(root: Path = PRETRAINED_DIR,
     return "\n".join(lines)
 
 
+def _budget_lines(meta: dict[str, Any]) -> list[str]:
+    """The card's steps and wall time: all the training behind the weights, and for a run
+    started with ``--init-from``, how much of it was that run's."""
+    steps, wall = checkpoint.training_budget(meta)
+    lines = [f"- steps: {steps:,}", f"- wall time: {wall:.0f} s of training (collection + updates)"]
+    before = meta.get("init_from")
+    if before:
+        lines.append(f"- of which before `--init-from {before['source']}`: "
+                     f"{before['steps']:,} steps, {before['wall_time_s']:.0f} s; this run "
+                     f"{meta['steps']:,} steps, {meta['wall_time_s']:.0f} s")
+    return lines
+
+
 def describe_all() -> list[dict[str, Any]]:
     """One row per shipped policy: name, family, algo, steps, device, test returns."""
     rows = []
@@ -383,7 +396,8 @@ def describe_all() -> list[dict[str, Any]]:
         meta = json.loads((PRETRAINED_DIR / name / "meta.json").read_text())
         test = meta.get("evaluation", {}).get("test", {}).get("mean_return", [])
         rows.append({"name": name, "family": meta["family"], "algo": meta["algo"],
-                     "steps": meta["steps"], "device": meta.get("device_name", meta["device"]),
+                     "steps": checkpoint.training_budget(meta)[0],
+                     "device": meta.get("device_name", meta["device"]),
                      "test_return": test})
     return rows
 

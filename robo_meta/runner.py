@@ -55,6 +55,7 @@ class Runner:
         self._lock = _lock(self.run_dir) if resume else None  # before reading the checkpoint
         self.wall_time = 0.0
         self._saved_step: int | None = None
+        self.started_from: dict | None = None  # --init-from's record (meta.json "init_from")
         try:
             self.algorithm = spec.build(config, self.family, device)
             try:
@@ -87,7 +88,8 @@ class Runner:
 
     # -- state -------------------------------------------------------------------------------
     def _load(self) -> None:
-        saved_config, state, _ = checkpoint.load(self.run_dir, map_location=self.device)
+        saved_config, state, meta = checkpoint.load(self.run_dir, map_location=self.device)
+        self.started_from = meta.get("init_from")
         saved = saved_config["train"]
         if get_family(saved["family"]).name != self.family.name:
             raise RoboMetaError(f"--resume {self.run_dir}: that run trained family "
@@ -108,9 +110,10 @@ class Runner:
     def _init_from(self, source: str) -> None:
         """Load the networks of ``source`` (--init-from) into the fresh algorithm's."""
         path = checkpoint_dir(source)
-        saved_config, state, _ = checkpoint.load(path, map_location=self.device)
+        saved_config, state, meta = checkpoint.load(path, map_location=self.device)
         self._require_same_networks(f"--init-from {source}", saved_config["modules"])
         checkpoint.restore_modules(self.algorithm.modules, state["modules"], path)
+        self.started_from = checkpoint.started_from(source, meta)
 
     def _require_same_networks(self, what: str, saved: dict) -> None:
         """Fail in one line, naming the first difference, unless a checkpoint's module specs
@@ -127,6 +130,8 @@ class Runner:
         meta = {"family": self.family.name, "algo": self.config.algo, "steps": self.step,
                 "wall_time_s": round(self.wall_time, 1), "device": str(self.device),
                 "device_name": device_name(self.device), "seed": self.config.seed}
+        if self.started_from is not None:
+            meta["init_from"] = self.started_from
         checkpoint.save_state(self.run_dir, state, meta)
         self._saved_step = self.step
 

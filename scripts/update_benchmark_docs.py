@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from robo_meta import io, pretrained, quality_bars
+from robo_meta import checkpoint, io, pretrained, quality_bars
 from robo_meta import report as reports
 from robo_meta.adaptive import PRETRAINED_DIR
 
@@ -123,10 +123,11 @@ def readme_rows() -> str:
     for name in pretrained.pretrained_names():
         meta = io.read_json(PRETRAINED_DIR / name / "meta.json", "checkpoint meta")
         config = io.read_json(PRETRAINED_DIR / name / "config.json", "checkpoint config")
-        family, algo, steps = meta["family"], meta["algo"], meta["steps"]
+        family, algo = meta["family"], meta["algo"]
+        steps, wall = checkpoint.training_budget(meta)
         adapt = config["train"].get("adapt_steps", 0) if algo == "rma" else 0
         shown = f"{(steps - adapt) / 1e6:.1f} M" + (f" + {adapt / 1e6:.1f} M" if adapt else "")
-        minutes = meta["wall_time_s"] / 60
+        minutes = wall / 60
         device = ("2-core CPU" if meta["device"] == "cpu"
                   else meta.get("device_name", meta["device"]).removeprefix("NVIDIA "))
         returns = pretrained.episodes_cell(

@@ -155,6 +155,41 @@ def test_init_from_starts_a_new_run_from_anothers_weights_with_a_fresh_optimizer
     fresh.release()
 
 
+def test_a_fine_tuned_run_records_the_training_it_started_from(tmp_path, finished_run):
+    """meta.json "init_from": the source, its weights' digest and the training behind them,
+    chained over two --init-from runs and kept through a resume; a card of the last gives
+    the whole budget and this run's share."""
+    from robo_meta import checkpoint, pretrained
+
+    source = json.loads((finished_run / "meta.json").read_text())
+    tuned, again = tmp_path / "tuned", tmp_path / "again"
+    assert _main(["train", *TINY, "--total-steps", 128, "--init-from", finished_run,
+                  "--out", tuned]) == 0
+    first = json.loads((tuned / "meta.json").read_text())
+    assert first["init_from"] == {"source": str(finished_run),
+                                  "state_sha256": source["state_sha256"],
+                                  "steps": source["steps"],
+                                  "wall_time_s": source["wall_time_s"]}
+    assert _main(["train", "--resume", tuned, "--total-steps", 256, "--no-progress"]) == 0
+    resumed = json.loads((tuned / "meta.json").read_text())
+    assert resumed["steps"] == 256 and resumed["init_from"] == first["init_from"]
+    assert _main(["train", *TINY, "--total-steps", 128, "--init-from", tuned,
+                  "--out", again]) == 0
+    last = json.loads((again / "meta.json").read_text())
+    assert last["init_from"]["steps"] == source["steps"] + 256
+    assert last["init_from"]["wall_time_s"] == pytest.approx(
+        source["wall_time_s"] + resumed["wall_time_s"], abs=0.11)
+    steps, wall = checkpoint.training_budget(last)
+    assert steps == source["steps"] + 256 + 128
+    assert wall == pytest.approx(last["init_from"]["wall_time_s"] + last["wall_time_s"], abs=0.11)
+    lines = pretrained._budget_lines(last)
+    assert lines[0] == f"- steps: {steps:,}"
+    assert lines[2].startswith(f"- of which before `--init-from {tuned}`: "
+                               f"{source['steps'] + 256:,} steps")
+    assert checkpoint.training_budget(source) == (source["steps"], source["wall_time_s"])
+    assert "init_from" not in source and len(pretrained._budget_lines(source)) == 2
+
+
 @pytest.mark.parametrize("damage", ["truncated", "pickled object"])
 def test_resume_of_a_damaged_checkpoint_is_one_error_line(tmp_path, capsys, finished_run, damage):
     run_dir = tmp_path / "damaged"
