@@ -47,6 +47,8 @@ class Runner:
                                 f"not a {type(config).__name__}")
         self.config = config.validate()
         self.run_dir, self.device = Path(run_dir), device
+        checkpoint.versions()  # the commit read now, once (cached): edits of the tree after
+        # the start do not change the code this process runs, nor what its saves record
         self.family = get_family(config.family)
         if device.type == "cpu" and config.torch_threads > 0:
             torch.set_num_threads(config.torch_threads)
