@@ -190,6 +190,22 @@ def test_a_fine_tuned_run_records_the_training_it_started_from(tmp_path, finishe
     assert "init_from" not in source and len(pretrained._budget_lines(source)) == 2
 
 
+def test_a_run_reads_its_source_commit_when_it_starts(tmp_path, finished_run):
+    """Read once at the start (then cached): an edit of the tree during training does not
+    mark the run's saves +dirty, nor does a commit made before its first save clean them."""
+    from robo_meta import checkpoint
+    from robo_meta.algos import config_from_dict
+    from robo_meta.runner import Runner
+
+    checkpoint.source_commit.cache_clear()
+    config = config_from_dict({**json.loads((finished_run / "config.json").read_text())["train"],
+                               "total_steps": 128})
+    runner = Runner(config, tmp_path / "run", torch.device("cpu"), progress=False)
+    assert checkpoint.source_commit.cache_info().currsize == 1
+    runner.algorithm.close()
+    runner.release()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "pickled object"])
 def test_resume_of_a_damaged_checkpoint_is_one_error_line(tmp_path, capsys, finished_run, damage):
     run_dir = tmp_path / "damaged"
