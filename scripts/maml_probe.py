@@ -37,7 +37,7 @@ def probe(source: str, split: str, num_tasks: int, rows: int, explore_log_std, u
     import torch
 
     from robo_meta.adaptive import load_policy
-    from robo_meta.algos.maml import Episodes, inner_advantages, lvc_loss
+    from robo_meta.algos.maml_steps import Episodes, inner_advantages, lvc_loss
     from robo_meta.envs import get_family, make_vec
     from robo_meta.policies.maml import stacked
     from robo_meta.ppo import gaussian_logprob
